@@ -1,0 +1,48 @@
+"""Fail-fast checks of a composed config: every bad value is named with the allowed ones."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from memo.errors import config_error
+from memo.models.base import parse_modalities
+from memo.training.metrics import METRICS
+
+MODES = ("train", "eval")
+PROGRESS = ("auto", True, False)
+
+
+def _positive(cfg: DictConfig, key: str, kind: type) -> None:
+    value = cfg
+    for part in key.split("."):
+        value = value[part]
+    if not isinstance(value, kind) or isinstance(value, bool) or value <= 0:
+        raise config_error(key, value, f"a positive {kind.__name__}")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Check the values a run depends on before any data is loaded."""
+    if cfg.mode not in MODES:
+        raise config_error("mode", cfg.mode, " | ".join(MODES))
+    if cfg.mode == "eval" and not cfg.ckpt:
+        raise config_error("ckpt", cfg.ckpt, "a checkpoint path (required with mode=eval)")
+    if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool) or cfg.seed < 0:
+        raise config_error("seed", cfg.seed, "a non-negative integer")
+    parse_modalities(cfg.model.modalities)
+    _positive(cfg, "trainer.epochs", int)
+    _positive(cfg, "trainer.batch_size", int)
+    _positive(cfg, "trainer.lr", float)
+    if cfg.trainer.progress not in PROGRESS:
+        raise config_error("trainer.progress", cfg.trainer.progress, "auto | true | false")
+    dataset = cfg.dataset
+    unknown = [m for m in dataset.metrics if m not in METRICS]
+    if unknown or not dataset.metrics:
+        raise config_error("dataset.metrics", list(dataset.metrics), f"a list from {list(METRICS)}")
+    if dataset.selection not in dataset.metrics:
+        raise config_error("dataset.selection", dataset.selection, " | ".join(dataset.metrics))
+    emotions = list(dataset.emotions) + list(dataset.extra_emotions)
+    unnamed = [e for e in emotions if e not in dataset.words]
+    if unnamed:
+        raise config_error(
+            "dataset.words", sorted(dataset.words), f"a word for every emotion; missing {unnamed}"
+        )

@@ -1,0 +1,294 @@
+"""The training loop: batches by index slicing over device-resident tensors, early stopping."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from torch import nn
+from tqdm import tqdm
+
+from memo.data.split import Split
+from memo.errors import MemoError, config_error
+from memo.models.base import EmotionModel
+from memo.training.checkpoints import save_checkpoint
+from memo.training.metrics import evaluate
+from memo.training.tensorboard import TensorBoardLogger
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` -> CUDA when available, else CPU; `cuda` without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise config_error("trainer.device", name, "auto | cpu (no CUDA device is available)")
+    if name not in ("cpu", "cuda"):
+        raise config_error("trainer.device", name, "auto | cpu | cuda")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@dataclass(frozen=True)
+class DeviceSplit:
+    """A split's tensors on the training device, so that batching is index slicing."""
+
+    text: torch.Tensor
+    audio: torch.Tensor
+    vision: torch.Tensor
+    labels: torch.Tensor
+    emotions: tuple[str, ...]
+
+    @classmethod
+    def from_split(cls, split: Split, device: torch.device) -> DeviceSplit:
+        def put(array: np.ndarray) -> torch.Tensor:
+            return torch.as_tensor(np.ascontiguousarray(array), dtype=torch.float32).to(device)
+
+        return cls(
+            put(split.text), put(split.audio), put(split.vision), put(split.labels), split.emotions
+        )
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """How a dataset is scored: which metrics, whole-sample accuracies, model selection."""
+
+    metrics: tuple[str, ...]
+    whole_sample: bool
+    selection: str  # a metric name; its average over emotions on valid selects the best epoch
+
+    @property
+    def selection_key(self) -> str:
+        return f"{self.selection}/avg"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Loss, sigmoid scores, labels and metrics of one pass over a split."""
+
+    loss: float
+    scores: np.ndarray
+    labels: np.ndarray
+    metrics: dict[str, float]
+
+
+@dataclass
+class TrainState:
+    """Everything early stopping needs to continue: epoch counters and the best so far."""
+
+    epoch: int = 0
+    best_value: float = -math.inf
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def pos_weight(labels: np.ndarray) -> torch.Tensor:
+    """BCE pos_weight per emotion = #negatives / #positives on the training split."""
+    positives = labels.sum(0)
+    negatives = len(labels) - positives
+    weights = np.where(positives > 0, negatives / np.maximum(positives, 1), 1.0)
+    return torch.as_tensor(weights, dtype=torch.float32)
+
+
+class Trainer:
+    """Fits one model on one train/valid pair and evaluates it; owns no data loading."""
+
+    def __init__(
+        self,
+        model: EmotionModel,
+        vectors: Callable[[tuple[str, ...]], torch.Tensor],
+        config: DictConfig,
+        task: TaskSpec,
+        run_dir: Path,
+        device: torch.device,
+        logger: TensorBoardLogger,
+        checkpoint_meta: dict[str, Any],
+        show_progress: bool,
+    ) -> None:
+        if str(config.precision) not in PRECISIONS:
+            raise config_error("trainer.precision", config.precision, " | ".join(PRECISIONS))
+        self.model = model.to(device)
+        self.vectors = vectors
+        self.config = config
+        self.task = task
+        self.device = device
+        self.logger = logger
+        self.checkpoint_dir = run_dir / "checkpoints"
+        self.checkpoint_meta = checkpoint_meta
+        self.show_progress = show_progress
+        self.autocast_dtype = PRECISIONS[str(config.precision)]
+
+    def _autocast(self) -> torch.autocast:
+        return torch.autocast(
+            self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None
+        )
+
+    def _logits(self, data: DeviceSplit, index: torch.Tensor, vectors: torch.Tensor):
+        with self._autocast():
+            logits = self.model(data.text[index], data.audio[index], data.vision[index], vectors)
+        return logits.float()
+
+    def fit(self, train: Split, valid: Split) -> TrainState:
+        """Train with early stopping on the validation selection metric; best weights loaded."""
+        config = self.config
+        model = self.model
+        train_data = DeviceSplit.from_split(train, self.device)
+        valid_data = DeviceSplit.from_split(valid, self.device)
+        vectors = self.vectors(train.emotions)
+        criterion = nn.BCEWithLogitsLoss(pos_weight=pos_weight(train.labels).to(self.device))
+        optimizer = instantiate(config.optimizer)(model.parameters())
+        scheduler = instantiate(config.scheduler)(optimizer)
+        generator = torch.Generator().manual_seed(torch.initial_seed())
+        state = TrainState()
+        best_weights = copy.deepcopy(model.state_dict())
+        batch_size = int(config.batch_size)
+
+        for epoch in range(1, int(config.epochs) + 1):
+            started = time.perf_counter()
+            model.train()
+            order = torch.randperm(len(train_data), generator=generator).to(self.device)
+            total = torch.zeros((), device=self.device)
+            outputs = []
+            batches = range(0, len(train_data), batch_size)
+            if self.show_progress:
+                batches = tqdm(batches, desc=f"epoch {epoch}", leave=False, unit="batch")
+            for start in batches:
+                index = order[start : start + batch_size]
+                logits = self._logits(train_data, index, vectors)
+                loss = criterion(logits, train_data.labels[index])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.clip_grad_norm is not None:
+                    nn.utils.clip_grad_norm_(model.parameters(), float(config.clip_grad_norm))
+                optimizer.step()
+                total += loss.detach() * len(index)
+                outputs.append(logits.detach())
+            train_loss = float(total) / len(train_data)
+            if not math.isfinite(train_loss):
+                raise MemoError(
+                    f"training loss became {train_loss} in epoch {epoch}; last.pt holds the "
+                    "weights from before this epoch (try a lower trainer.lr)"
+                )
+            train_scores = torch.sigmoid(torch.cat(outputs)).cpu().numpy()
+            train_labels = train_data.labels[order].cpu().numpy()
+            train_metrics = self._metrics(train_labels, train_scores, train.emotions)
+            result = self.evaluate(valid_data, criterion, vectors)
+            scheduler.step(result.loss)
+
+            state.epoch = epoch
+            value = result.metrics[self.task.selection_key]
+            value = -math.inf if math.isnan(value) else value
+            improved = value > state.best_value
+            if improved:
+                state.best_value, state.best_epoch, state.bad_epochs = value, epoch, 0
+                best_weights = copy.deepcopy(model.state_dict())
+            else:
+                state.bad_epochs += 1
+            lr = optimizer.param_groups[0]["lr"]
+            seconds = time.perf_counter() - started
+            state.history.append(
+                {
+                    "epoch": epoch,
+                    "train_loss": train_loss,
+                    "valid_loss": result.loss,
+                    "valid_selection": result.metrics[self.task.selection_key],
+                    "lr": lr,
+                    "seconds": seconds,
+                }
+            )
+            self.logger.scalars("train", {"loss": train_loss, **train_metrics}, epoch)
+            self.logger.scalars("valid", {"loss": result.loss, **result.metrics}, epoch)
+            self.logger.scalars("train", {"lr": lr}, epoch)
+            log.info(
+                "epoch %d  train loss %.4f  valid loss %.4f  valid %s %.4f%s  (%.1fs)",
+                epoch,
+                train_loss,
+                result.loss,
+                self.task.selection_key,
+                result.metrics[self.task.selection_key],
+                "  *best*" if improved else "",
+                seconds,
+            )
+            checkpoint = self._checkpoint(optimizer, scheduler, state, train.emotions)
+            save_checkpoint(self.checkpoint_dir / "last.pt", checkpoint)
+            if improved:
+                save_checkpoint(self.checkpoint_dir / "best.pt", checkpoint)
+            if state.bad_epochs >= int(config.early_stop):
+                log.info(
+                    "early stop: no better valid %s for %d epochs",
+                    self.task.selection_key,
+                    state.bad_epochs,
+                )
+                break
+
+        model.load_state_dict(best_weights)
+        return state
+
+    def _checkpoint(self, optimizer, scheduler, state: TrainState, emotions) -> dict[str, Any]:
+        return {
+            **self.checkpoint_meta,
+            "model": self.model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "emotions": list(emotions),
+            "epoch": state.epoch,
+            "best_epoch": state.best_epoch,
+            "best_value": state.best_value,
+        }
+
+    def _metrics(self, labels: np.ndarray, scores: np.ndarray, emotions) -> dict[str, float]:
+        return evaluate(
+            labels,
+            scores,
+            emotions,
+            self.task.metrics,
+            threshold=float(self.config.threshold),
+            whole_sample=self.task.whole_sample,
+        )
+
+    @torch.no_grad()
+    def evaluate(
+        self, data: DeviceSplit, criterion: nn.Module | None, vectors: torch.Tensor
+    ) -> Evaluation:
+        """Scores and metrics of the current model on `data` (eval mode, one host transfer)."""
+        self.model.eval()
+        batch = max(int(self.config.batch_size), 256)
+        index = torch.arange(len(data), device=self.device)
+        logits = torch.cat(
+            [self._logits(data, index[s : s + batch], vectors) for s in range(0, len(data), batch)]
+        )
+        loss = float(criterion(logits, data.labels)) if criterion is not None else math.nan
+        scores = torch.sigmoid(logits).cpu().numpy()
+        labels = data.labels.cpu().numpy()
+        return Evaluation(loss, scores, labels, self._metrics(labels, scores, data.emotions))
+
+    def test(self, split: Split, trained: tuple[str, ...]) -> Evaluation:
+        """Evaluate on `split`, whose emotion set may extend the trained one (zero-shot)."""
+        self.model.adapt_emotions(trained, split.emotions)
+        self.model.to(self.device)
+        data = DeviceSplit.from_split(split, self.device)
+        return self.evaluate(data, None, self.vectors(split.emotions))
