@@ -1,1 +1,1 @@
-"""Models: each a plain nn.Module mapping (text, audio, vision, emotion vectors) to (B, K) logits."""
+"""Models: plain nn.Modules mapping (text, audio, vision, emotion vectors) to (B, K) logits."""

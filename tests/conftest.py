@@ -1,0 +1,59 @@
+"""Shared test helpers: config composition and running the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+
+# Small, fast settings shared by the CLI tests.
+TINY = ["dataset.scale=0.03", "trainer.epochs=2", "trainer.progress=false"]
+
+
+def compose_config(overrides: list[str] | None = None) -> DictConfig:
+    """The composed run config for `overrides`, as `python run.py` would build it."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="config", overrides=overrides or [])
+
+
+def run_cli(args: list[str], tmp_path: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """Run `python run.py args` with outputs and caches under `tmp_path`."""
+    command = [
+        sys.executable,
+        str(ROOT / "run.py"),
+        f"paths.output_dir={tmp_path / 'outputs'}",
+        f"paths.multirun_dir={tmp_path / 'multirun'}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        f"paths.data_dir={tmp_path / 'data'}",
+        *args,
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env)
+    if check and result.returncode != 0:
+        raise AssertionError(f"run.py failed ({result.returncode}):\n{result.stderr[-4000:]}")
+    return result
+
+
+def single_run_dir(tmp_path: Path) -> Path:
+    """The one run directory under `tmp_path/outputs`."""
+    runs = [p.parent for p in (tmp_path / "outputs").glob("*/*/.hydra")]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def read_metrics(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path) -> Path:
+    return tmp_path / "cache"
