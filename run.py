@@ -21,8 +21,7 @@ def main(cfg: DictConfig) -> None:
     try:
         run_experiment(cfg, run_dir)
     except MemoError as error:
-        logging.getLogger("memo").error("%s", error)
-        print(f"error: {error}", file=sys.stderr)
+        logging.getLogger("memo").error("error: %s", error)
         sys.exit(2)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
+from memo.data.regimes import REGIMES
 from memo.errors import config_error
 from memo.models.base import parse_modalities
 from memo.training.metrics import METRICS
@@ -28,6 +29,8 @@ def validate(cfg: DictConfig) -> None:
         raise config_error("ckpt", cfg.ckpt, "a checkpoint path (required with mode=eval)")
     if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool) or cfg.seed < 0:
         raise config_error("seed", cfg.seed, "a non-negative integer")
+    if cfg.regime.name not in REGIMES:
+        raise config_error("regime.name", cfg.regime.name, " | ".join(REGIMES))
     parse_modalities(cfg.model.modalities)
     _positive(cfg, "trainer.epochs", int)
     _positive(cfg, "trainer.batch_size", int)

@@ -128,6 +128,7 @@ def run_experiment(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         logger,
         meta,
         _show_progress(cfg.trainer.progress),
+        data.target,
     )
     try:
         state = trainer.fit(data.train, data.valid) if checkpoint is None else None
@@ -137,7 +138,11 @@ def run_experiment(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     finally:
         logger.close()
     write_json(run_dir / "metrics.json", metrics)
-    print(format_table(metrics["test"], data.test.emotions, task.metrics, title=_title(metrics)))
+    label = "unseen" if cfg.regime.name == "zsl" else "few-shot"
+    table = format_table(
+        metrics["test"], data.test.emotions, task.metrics, _title(metrics), data.target, label
+    )
+    print(table)
     log.info("metrics written to %s", run_dir / "metrics.json")
     return metrics
 

@@ -21,9 +21,9 @@ DIMS = {"text": 8, "audio": 5, "vision": 3}  # small stand-ins for 300 / 74 / 35
 STEPS = 20
 
 
-def dataset_config(name: str, folder: Path, **overrides: object) -> DictConfig:
-    """conf/dataset/<name>.yaml reading from `folder`, with `overrides` applied."""
-    cfg = OmegaConf.load(CONF / "dataset" / f"{name}.yaml")
+def dataset_config(dataset: str, folder: Path, **overrides: object) -> DictConfig:
+    """conf/dataset/<dataset>.yaml reading from `folder`, with `overrides` applied."""
+    cfg = OmegaConf.load(CONF / "dataset" / f"{dataset}.yaml")
     cfg.dir = str(folder)
     for key, value in overrides.items():
         OmegaConf.update(cfg, key, value)

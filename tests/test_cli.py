@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
 from conftest import TINY, read_metrics, run_cli, single_run_dir
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 MOSEI = ("anger", "disgust", "fear", "happy", "sad", "surprise")
 
@@ -43,8 +42,17 @@ def test_mosei_run_leaves_a_complete_run_directory(tmp_path):
 
     tb = events(run_dir)
     scalars = set(tb.Tags()["scalars"])
-    expected = {"train/loss", "valid/loss", "train/lr", "valid/wa/anger", "valid/wa/avg",
-                "valid/auc/surprise", "train/f1/avg", "test/wa/avg", "test/exact"}
+    expected = {
+        "train/loss",
+        "valid/loss",
+        "train/lr",
+        "valid/wa/anger",
+        "valid/wa/avg",
+        "valid/auc/surprise",
+        "train/f1/avg",
+        "test/wa/avg",
+        "test/exact",
+    }
     assert expected <= scalars, expected - scalars
     assert len(tb.Scalars("valid/loss")) == 2
     assert tb.Scalars("test/wa/avg")[0].value == pytest.approx(metrics["test"]["wa/avg"])
@@ -65,8 +73,15 @@ def test_iemocap_run_reports_accuracy(tmp_path):
 def test_eval_mode_reproduces_the_test_metrics(tmp_path):
     run_cli(TINY, tmp_path)
     trained = single_run_dir(tmp_path)
-    run_cli([*TINY, "mode=eval", f"ckpt={trained / 'checkpoints' / 'best.pt'}",
-             f"paths.output_dir={tmp_path / 'eval'}"], tmp_path)
+    run_cli(
+        [
+            *TINY,
+            "mode=eval",
+            f"ckpt={trained / 'checkpoints' / 'best.pt'}",
+            f"paths.output_dir={tmp_path / 'eval'}",
+        ],
+        tmp_path,
+    )
     (evaluated,) = [p.parent for p in (tmp_path / "eval").glob("*/*/metrics.json")]
     again = json.loads((evaluated / "metrics.json").read_text())
     assert again["mode"] == "eval" and again["epochs_run"] == 0

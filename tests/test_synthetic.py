@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import compose_config
+
 from memo.data.glove import glove6b50
 from memo.data.synthetic import build_corpus
 from memo.errors import MemoError

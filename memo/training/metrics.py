@@ -157,11 +157,14 @@ def evaluate(
     metrics: Sequence[str],
     threshold: float = 0.5,
     whole_sample: bool = False,
+    target: str | None = None,
 ) -> dict[str, float]:
     """Score (N, K) probabilities against (N, K) 0/1 labels; return a flat dict of floats.
 
     Keys are f"{metric}/{emotion}" and f"{metric}/avg" (mean over emotions, NaN excluded)
     for each requested metric, plus "exact", "subset" and "intersect" if `whole_sample`.
+    With a `target` emotion (zero-/few-shot), also f"{metric}/target" (its value) and
+    f"{metric}/avg_seen" (the mean over the other emotions).
     A sample is predicted to show an emotion when its score is strictly above `threshold`.
     An emotion with no positives or no negatives gets NaN WA/AUC and one RuntimeWarning.
     """
@@ -178,6 +181,8 @@ def evaluate(
             f"labels have {labels.shape[1]} emotion columns but {len(emotions)} emotion names "
             f"were given: {list(emotions)}"
         )
+    if target is not None and target not in emotions:
+        raise ValueError(f"target emotion {target!r} is not among {list(emotions)}")
     preds = scores > threshold
 
     nan_metrics = [m for m in _NEED_BOTH_CLASSES if m in metrics]
@@ -199,6 +204,10 @@ def evaluate(
         for emotion, value in zip(emotions, values, strict=True):
             results[f"{name}/{emotion}"] = float(value)
         results[f"{name}/avg"] = _mean_ignoring_nan(values)
+        if target is not None:
+            others = np.array([e != target for e in emotions])
+            results[f"{name}/avg_seen"] = _mean_ignoring_nan(values[others])
+            results[f"{name}/target"] = float(values[list(emotions).index(target)])
     if whole_sample:
         results.update(multilabel_accuracies(labels, preds))
     return results

@@ -14,14 +14,25 @@ def _cell(value: float | None) -> str:
 
 
 def format_table(
-    metrics: Mapping[str, float], emotions: Sequence[str], names: Sequence[str], title: str
+    metrics: Mapping[str, float],
+    emotions: Sequence[str],
+    names: Sequence[str],
+    title: str,
+    target: str | None = None,
+    target_label: str = "unseen",
 ) -> str:
-    """Rows per emotion plus the average, columns per metric; whole-sample accuracies below."""
-    width = max(len(e) for e in [*emotions, "average"])
+    """Rows per emotion plus averages, columns per metric; whole-sample accuracies below.
+
+    A zero-/few-shot `target` emotion is marked, and the average over the others is shown.
+    """
+    rows = {e: f"{e} ({target_label})" if e == target else e for e in emotions}
+    rows["avg"] = "average"
+    if target is not None:
+        rows["avg_seen"] = f"average without {target}"
+    width = max(len(label) for label in rows.values())
     header = f"{'emotion':<{width}}  " + "  ".join(f"{LABELS[n]:>6}" for n in names)
     lines = [title, header, "-" * len(header)]
-    for row in [*emotions, "avg"]:
-        label = "average" if row == "avg" else row
+    for row, label in rows.items():
         cells = "  ".join(_cell(metrics.get(f"{n}/{row}")) for n in names)
         lines.append(f"{label:<{width}}  {cells}")
     extra = [f"{k} {metrics[k]:.3f}" for k in WHOLE_SAMPLE if k in metrics]

@@ -128,6 +128,7 @@ class Trainer:
         logger: TensorBoardLogger,
         checkpoint_meta: dict[str, Any],
         show_progress: bool,
+        target: str | None = None,
     ) -> None:
         if str(config.precision) not in PRECISIONS:
             raise config_error("trainer.precision", config.precision, " | ".join(PRECISIONS))
@@ -140,6 +141,7 @@ class Trainer:
         self.checkpoint_dir = run_dir / "checkpoints"
         self.checkpoint_meta = checkpoint_meta
         self.show_progress = show_progress
+        self.target = target  # the zero-/few-shot emotion, reported apart from the others
         self.autocast_dtype = PRECISIONS[str(config.precision)]
 
     def _autocast(self) -> torch.autocast:
@@ -268,6 +270,7 @@ class Trainer:
             self.task.metrics,
             threshold=float(self.config.threshold),
             whole_sample=self.task.whole_sample,
+            target=self.target if self.target in emotions else None,
         )
 
     @torch.no_grad()
