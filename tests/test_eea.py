@@ -49,7 +49,7 @@ def test_logits_follow_the_method():
     model = make("tav").eval()
     text, audio, vision, vectors = inputs()
     with torch.no_grad():
-        h = {m: model.encoders[m](x) for m, x in zip("tav", (text, audio, vision))}
+        h = {m: model.encoders[m](x) for m, x in zip("tav", (text, audio, vision), strict=True)}
         expected = (
             model.fusion[0] * h["t"] @ vectors.T
             + model.fusion[1] * h["a"] @ model.projections["a"](vectors).T

@@ -1,0 +1,153 @@
+"""Each regime's exact filtering on small hand-made splits."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from memo.data.regimes import apply_regime, few_shot_count
+from memo.data.split import Corpus, Split
+from memo.errors import MemoError
+
+MOSEI = ("anger", "disgust", "fear", "happy", "sad", "surprise")
+IEMOCAP = ("neutral", "happy", "sad", "angry")
+EXTRAS = ("excited", "surprised", "frustrated")
+
+
+def split(labels, emotions) -> Split:
+    """A split whose text feature 0 at step 0 holds the sample's row number (to track rows)."""
+    labels = np.asarray(labels, dtype=np.float32)
+    n = len(labels)
+    text = np.zeros((n, 2, 3), np.float32)
+    text[:, 0, 0] = np.arange(n)
+    return Split(text, np.zeros((n, 2, 4), np.float32), np.zeros((n, 2, 1), np.float32), labels,
+                 emotions)  # fmt: skip
+
+
+def ids(s: Split) -> list[int]:
+    return s.text[:, 0, 0].astype(int).tolist()
+
+
+MOSEI_TRAIN = [
+    # anger disgust fear happy sad surprise
+    [0, 0, 1, 0, 0, 0],  # 0 fear
+    [1, 0, 0, 0, 0, 0],  # 1
+    [0, 0, 1, 1, 0, 0],  # 2 fear
+    [0, 0, 0, 0, 0, 0],  # 3 no emotion
+    [0, 0, 1, 0, 1, 0],  # 4 fear
+    [0, 1, 0, 0, 0, 0],  # 5
+    [0, 0, 1, 0, 0, 0],  # 6 fear
+]
+
+
+def mosei() -> Corpus:
+    splits = {
+        "train": split(MOSEI_TRAIN, MOSEI),
+        "valid": split(MOSEI_TRAIN[:4], MOSEI),
+        "test": split(MOSEI_TRAIN[2:], MOSEI),
+    }
+    return Corpus("mosei", "synthetic", "hand-made", splits)
+
+
+def iemocap() -> Corpus:
+    one_hot = np.eye(4)
+    splits = {name: split(one_hot[[0, 1, 2, 3, 0]], IEMOCAP) for name in ("train", "valid", "test")}
+    pool = np.eye(3)[[0, 2, 0, 1, 0, 2]]  # excited at rows 0, 2, 4; surprised 3; frustrated 1, 5
+    extras = {name: split(pool, EXTRAS) for name in ("train", "valid", "test")}
+    return Corpus("iemocap", "synthetic", "hand-made", splits, extras)
+
+
+def regime(**values):
+    return OmegaConf.create(values)
+
+
+def test_full_is_the_identity():
+    corpus = mosei()
+    data = apply_regime(corpus, regime(name="full"))
+    assert data.train is corpus.splits["train"] and data.test is corpus.splits["test"]
+    assert data.target is None and data.seen == MOSEI
+
+
+@pytest.mark.parametrize("emotion", ["fear", 2])
+def test_mosei_zero_shot_drops_positives_and_column_in_train_and_valid(emotion):
+    data = apply_regime(mosei(), regime(name="zsl", emotion=emotion))
+    assert data.target == "fear"
+    assert ids(data.train) == [1, 3, 5]
+    assert ids(data.valid) == [1, 3]
+    assert (
+        data.train.emotions
+        == data.valid.emotions
+        == ("anger", "disgust", "happy", "sad", "surprise")
+    )
+    assert data.train.labels.tolist() == [[1, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 1, 0, 0, 0]]
+    # Test: the full split, all six emotions, the unseen one included.
+    assert ids(data.test) == [0, 1, 2, 3, 4] and data.test.emotions == MOSEI
+
+
+def test_mosei_few_shot_keeps_the_first_positives_in_file_order():
+    # 4 fear positives (rows 0, 2, 4, 6); fraction 0.5 -> ceil(2.0) = 2 -> rows 0 and 2.
+    data = apply_regime(mosei(), regime(name="fsl", emotion="fear", fraction=0.5,
+                                        authors_off_by_one=False))  # fmt: skip
+    assert ids(data.train) == [0, 1, 2, 3, 5]
+    assert data.train.emotions == MOSEI and data.target == "fear"
+    assert ids(data.valid) == [0, 1, 2, 3] and ids(data.test) == [0, 1, 2, 3, 4]
+    # fraction 0.3 -> ceil(1.2) = 2 as well; the authors' off-by-one keeps a third.
+    off = apply_regime(mosei(), regime(name="fsl", emotion="fear", fraction=0.3,
+                                       authors_off_by_one=True))  # fmt: skip
+    assert ids(off.train) == [0, 1, 2, 3, 4, 5]
+
+
+def test_few_shot_count():
+    assert few_shot_count(1235, 0.01) == 13  # ceil(12.35)
+    assert few_shot_count(686, 0.01) == 7
+    assert few_shot_count(686, 0.01, extra=1) == 8
+    assert few_shot_count(3, 1.0, extra=1) == 3  # never more than exist
+
+
+@pytest.mark.parametrize("emotion", ["excited", 1])
+def test_iemocap_zero_shot_adds_a_fifth_column_to_test_only(emotion):
+    data = apply_regime(iemocap(), regime(name="zsl", emotion=emotion))
+    assert data.target == "excited"
+    assert data.train.emotions == data.valid.emotions == IEMOCAP and len(data.train) == 5
+    assert data.test.emotions == (*IEMOCAP, "excited")
+    assert len(data.test) == 5 + 3
+    assert ids(data.test) == [0, 1, 2, 3, 4, 0, 2, 4]  # original rows, then the pool's excited
+    assert data.test.labels[:5, 4].tolist() == [0] * 5
+    assert data.test.labels[5:].tolist() == [[0, 0, 0, 0, 1]] * 3
+
+
+def test_iemocap_few_shot_adds_a_fraction_of_the_pool_to_training():
+    data = apply_regime(iemocap(), regime(name="fsl", emotion="frustrated", fraction=0.5,
+                                          authors_off_by_one=False))  # fmt: skip
+    # frustrated pool rows 1 and 5; ceil(0.5 * 2) = 1 -> row 1 only.
+    assert data.train.emotions == (*IEMOCAP, "frustrated")
+    assert ids(data.train) == [0, 1, 2, 3, 4, 1]
+    assert data.train.labels[-1].tolist() == [0, 0, 0, 0, 1]
+    assert ids(data.valid) == ids(data.test) == [0, 1, 2, 3, 4, 1, 5]
+
+
+@pytest.mark.parametrize(
+    ("corpus", "emotion", "message"),
+    [
+        (mosei, "joy", "allowed for mosei: anger (0), disgust (1)"),
+        (mosei, 6, "config key 'regime.emotion': got 6"),
+        (mosei, "excited", "got 'excited'"),
+        (iemocap, "happy", "happy is one of the 4 trained emotions"),
+        (iemocap, 0, "got 'anger'"),
+        (iemocap, 9, "got 9"),
+    ],
+)
+def test_bad_emotions(corpus, emotion, message):
+    with pytest.raises(MemoError, match=re.escape(message)):
+        apply_regime(corpus(), regime(name="zsl", emotion=emotion))
+
+
+def test_missing_emotion_and_bad_fraction():
+    with pytest.raises(MemoError, match="regime.emotion"):
+        apply_regime(mosei(), OmegaConf.create({"name": "zsl", "emotion": "???"}))
+    with pytest.raises(MemoError, match="regime.fraction"):
+        apply_regime(mosei(), regime(name="fsl", emotion="fear", fraction=0,
+                                     authors_off_by_one=False))  # fmt: skip
