@@ -27,6 +27,8 @@ def validate(cfg: DictConfig) -> None:
         raise config_error("mode", cfg.mode, " | ".join(MODES))
     if cfg.mode == "eval" and not cfg.ckpt:
         raise config_error("ckpt", cfg.ckpt, "a checkpoint path (required with mode=eval)")
+    if cfg.resume not in ("auto", True, False):
+        raise config_error("resume", cfg.resume, "auto | true | false")
     if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool) or cfg.seed < 0:
         raise config_error("seed", cfg.seed, "a non-negative integer")
     if cfg.regime.name not in REGIMES:

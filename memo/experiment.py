@@ -23,10 +23,13 @@ from memo.io import write_json
 from memo.models.base import EmotionModel
 from memo.training.checkpoints import load_checkpoint
 from memo.training.results import format_table
+from memo.training.resume import check_compatible, completed_metrics, find_unfinished_run
 from memo.training.tensorboard import TensorBoardLogger
 from memo.training.trainer import Evaluation, TaskSpec, Trainer, resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
+
+LAST = Path("checkpoints") / "last.pt"
 
 
 def _choice(group: str, cfg: DictConfig) -> str:
@@ -73,65 +76,61 @@ def build_model(model_cfg: DictConfig, dims: dict[str, int], emotions: int, emot
 
 
 def run_experiment(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """Train (or, with mode=eval, only evaluate) as configured; write and return the metrics."""
+    """Train (or, with mode=eval, only evaluate) as configured; write and return the metrics.
+
+    A run directory that already holds a finished run is not trained again; one that holds
+    a `last.pt` continues from it (see `resume` in config.yaml).
+    """
     started = time.perf_counter()
     validate(cfg)
+    if cfg.resume is not False and cfg.mode == "train":
+        done = completed_metrics(run_dir)
+        if done is not None:
+            log.info("%s already holds a finished run; not training again", run_dir)
+            return done
+        run_dir = _resume_dir(cfg, run_dir)
     seed_everything(int(cfg.seed))
     device = resolve_device(str(cfg.trainer.device))
     corpus = load_corpus(cfg.dataset, cfg.paths.cache_dir)
     data = apply_regime(corpus, cfg.regime)
     log.info(
         "%s: train %d / valid %d / test %d samples; trained on %s; tested on %s",
-        corpus.description,
-        len(data.train),
-        len(data.valid),
-        len(data.test),
-        ",".join(data.seen),
-        ",".join(data.test.emotions),
-    )
+        corpus.description, len(data.train), len(data.valid), len(data.test),
+        ",".join(data.seen), ",".join(data.test.emotions),
+    )  # fmt: skip
     task = TaskSpec(
         tuple(cfg.dataset.metrics), bool(cfg.dataset.whole_sample), str(cfg.dataset.selection)
     )
     vectors = VectorTable(cfg, tuple(dict.fromkeys(data.seen + data.test.emotions)), device)
-    dims = corpus.feature_dims()
-    emotion_dim = int(cfg.embeddings.dim)
-    model_cfg = cfg.model
-    checkpoint = load_checkpoint(cfg.ckpt) if cfg.mode == "eval" else None
-    if checkpoint is not None:
-        model_cfg = OmegaConf.create(checkpoint["model_config"])
-        _check_compatible(checkpoint, dims, emotion_dim, cfg.ckpt)
-    trained = tuple(checkpoint["emotions"]) if checkpoint is not None else data.seen
-    model = build_model(model_cfg, dims, len(trained), emotion_dim)
-    if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
-    log.info(
-        "model: %s, %d parameters, device %s",
-        _choice("model", cfg),
-        sum(p.numel() for p in model.parameters()),
-        device,
-    )
-
-    logger = TensorBoardLogger(run_dir / "tb")
     meta = {
         "model_config": OmegaConf.to_container(cfg.model, resolve=True),
-        "dims": dims,
-        "emotion_dim": emotion_dim,
         "dataset": str(cfg.dataset.name),
+        "dims": corpus.feature_dims(),
+        "emotion_dim": int(cfg.embeddings.dim),
     }
+    trained, model_cfg, weights, resume = data.seen, cfg.model, None, None
+    if cfg.mode == "eval":
+        checkpoint = load_checkpoint(cfg.ckpt)
+        check_compatible(checkpoint, meta, Path(cfg.ckpt), keys=("dims", "emotion_dim"))
+        trained, weights = tuple(checkpoint["emotions"]), checkpoint["model"]
+        model_cfg = OmegaConf.create(checkpoint["model_config"])
+    elif cfg.resume is not False and (run_dir / LAST).is_file():
+        resume = load_checkpoint(run_dir / LAST)
+        check_compatible(resume, meta, run_dir / LAST)
+    model = build_model(model_cfg, meta["dims"], len(trained), meta["emotion_dim"])
+    if weights is not None:
+        model.load_state_dict(weights)
+    parameters = sum(p.numel() for p in model.parameters())
+    log.info("model: %s, %d parameters, device %s", _choice("model", cfg), parameters, device)
+
+    purge = resume["state"]["epoch"] + 1 if resume else None
+    logger = TensorBoardLogger(run_dir / "tb", purge_step=purge)
     trainer = Trainer(
-        model,
-        vectors,
-        cfg.trainer,
-        task,
-        run_dir,
-        device,
-        logger,
-        meta,
-        _show_progress(cfg.trainer.progress),
-        data.target,
-    )
+        model, vectors, cfg.trainer, task, run_dir, device, logger, meta,
+        _show_progress(cfg.trainer.progress), data.target,
+    )  # fmt: skip
     try:
-        state = trainer.fit(data.train, data.valid) if checkpoint is None else None
+        state = trainer.fit(data.train, data.valid, resume) if cfg.mode == "train" else None
         result = trainer.test(data.test, trained)
         metrics = _summary(cfg, corpus, data, result, state, started, device)
         _log_final(logger, cfg, metrics, result, data, trainer, vectors)
@@ -147,14 +146,20 @@ def run_experiment(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     return metrics
 
 
-def _check_compatible(checkpoint: dict, dims: dict[str, int], emotion_dim: int, path) -> None:
-    """A checkpoint must match the data's feature sizes and the emotion vector size."""
-    if checkpoint.get("dims") != dims or checkpoint.get("emotion_dim") != emotion_dim:
+def _resume_dir(cfg: DictConfig, run_dir: Path) -> Path:
+    """Where training continues: this run directory, or with resume=true in a fresh one, the
+    newest unfinished run of the same command under paths.output_dir."""
+    if cfg.resume is not True or (run_dir / LAST).is_file():
+        return run_dir
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    previous = find_unfinished_run(Path(cfg.paths.output_dir), overrides, exclude=run_dir)
+    if previous is None:
         raise MemoError(
-            f"checkpoint {path} was trained on feature sizes {checkpoint.get('dims')} with "
-            f"{checkpoint.get('emotion_dim')}-d emotion vectors; this data has {dims} and "
-            f"{emotion_dim}-d vectors"
+            f"resume=true: no unfinished run with the overrides {overrides} under "
+            f"{cfg.paths.output_dir}; give its directory with hydra.run.dir=<run dir>"
         )
+    log.info("resuming the run in %s (this directory keeps only this log)", previous)
+    return previous
 
 
 def _summary(cfg, corpus: Corpus, data: RegimeData, result: Evaluation, state, started, device):

@@ -15,8 +15,9 @@ from torch.utils.tensorboard.summary import hparams as hparams_summary
 class TensorBoardLogger:
     """Writes every event of one run into `<run dir>/tb`, hyperparameters included."""
 
-    def __init__(self, log_dir: Path | str) -> None:
-        self.writer = SummaryWriter(log_dir=str(log_dir))
+    def __init__(self, log_dir: Path | str, purge_step: int | None = None) -> None:
+        # purge_step drops events a killed run logged after its last checkpoint.
+        self.writer = SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
 
     def scalars(self, prefix: str, values: Mapping[str, float], step: int) -> None:
         """Log each value as `<prefix>/<name>` (e.g. `valid/wa/anger`); NaN values are skipped."""

@@ -6,6 +6,8 @@ import copy
 import logging
 import math
 import random
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,7 +24,7 @@ from tqdm import tqdm
 from memo.data.split import Split
 from memo.errors import MemoError, config_error
 from memo.models.base import EmotionModel
-from memo.training.checkpoints import save_checkpoint
+from memo.training.checkpoints import load_checkpoint, save_checkpoint
 from memo.training.metrics import evaluate
 from memo.training.tensorboard import TensorBoardLogger
 
@@ -105,6 +107,48 @@ class TrainState:
     bad_epochs: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
 
+    def update(self, epoch: int, value: float) -> bool:
+        """Record epoch `epoch`'s selection value (NaN counts as worst); True if it is best."""
+        self.epoch = epoch
+        if not math.isnan(value) and value > self.best_value:
+            self.best_value, self.best_epoch, self.bad_epochs = value, epoch, 0
+            return True
+        self.bad_epochs += 1
+        return False
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def load(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+
+class Interrupted(MemoError):
+    """Training was stopped by SIGINT/SIGTERM; last.pt allows resuming."""
+
+
+class StopOnSignal:
+    """While active, SIGINT/SIGTERM set `requested` instead of killing the process."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.signal_name = ""
+        self.previous: dict[int, Any] = {}
+
+    def _handle(self, number: int, frame: Any) -> None:
+        self.requested = True
+        self.signal_name = signal.Signals(number).name
+
+    def __enter__(self) -> StopOnSignal:
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self.previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+
 
 def pos_weight(labels: np.ndarray) -> torch.Tensor:
     """BCE pos_weight per emotion = #negatives / #positives on the training split."""
@@ -154,8 +198,14 @@ class Trainer:
             logits = self.model(data.text[index], data.audio[index], data.vision[index], vectors)
         return logits.float()
 
-    def fit(self, train: Split, valid: Split) -> TrainState:
-        """Train with early stopping on the validation selection metric; best weights loaded."""
+    def fit(self, train: Split, valid: Split, resume: dict[str, Any] | None = None) -> TrainState:
+        """Train with early stopping on the validation selection metric; best weights loaded.
+
+        `resume` is a `last.pt` checkpoint: training continues after its epoch with the same
+        model, optimiser, scheduler, early-stopping and random-number state, so the result
+        equals an uninterrupted run's. SIGINT/SIGTERM stop after the current batch; the
+        `last.pt` of the previous epoch is kept for resuming.
+        """
         config = self.config
         model = self.model
         train_data = DeviceSplit.from_split(train, self.device)
@@ -167,100 +217,125 @@ class Trainer:
         generator = torch.Generator().manual_seed(torch.initial_seed())
         state = TrainState()
         best_weights = copy.deepcopy(model.state_dict())
-        batch_size = int(config.batch_size)
+        if resume is not None:
+            best_weights = self._restore(resume, optimizer, scheduler, generator, state)
+            log.info("resumed after epoch %d (best epoch %d)", state.epoch, state.best_epoch)
 
-        for epoch in range(1, int(config.epochs) + 1):
-            started = time.perf_counter()
-            model.train()
-            order = torch.randperm(len(train_data), generator=generator).to(self.device)
-            total = torch.zeros((), device=self.device)
-            outputs = []
-            batches = range(0, len(train_data), batch_size)
-            if self.show_progress:
-                batches = tqdm(batches, desc=f"epoch {epoch}", leave=False, unit="batch")
-            for start in batches:
-                index = order[start : start + batch_size]
-                logits = self._logits(train_data, index, vectors)
-                loss = criterion(logits, train_data.labels[index])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.clip_grad_norm is not None:
-                    nn.utils.clip_grad_norm_(model.parameters(), float(config.clip_grad_norm))
-                optimizer.step()
-                total += loss.detach() * len(index)
-                outputs.append(logits.detach())
-            train_loss = float(total) / len(train_data)
-            if not math.isfinite(train_loss):
-                raise MemoError(
-                    f"training loss became {train_loss} in epoch {epoch}; last.pt holds the "
-                    "weights from before this epoch (try a lower trainer.lr)"
+        with StopOnSignal() as stop:
+            for epoch in range(state.epoch + 1, int(config.epochs) + 1):
+                if state.bad_epochs >= int(config.early_stop):
+                    break
+                started = time.perf_counter()
+                train_loss, train_metrics = self._train_epoch(
+                    epoch, train_data, vectors, criterion, optimizer, generator, stop
                 )
-            train_scores = torch.sigmoid(torch.cat(outputs)).cpu().numpy()
-            train_labels = train_data.labels[order].cpu().numpy()
-            train_metrics = self._metrics(train_labels, train_scores, train.emotions)
-            result = self.evaluate(valid_data, criterion, vectors)
-            scheduler.step(result.loss)
-
-            state.epoch = epoch
-            value = result.metrics[self.task.selection_key]
-            value = -math.inf if math.isnan(value) else value
-            improved = value > state.best_value
-            if improved:
-                state.best_value, state.best_epoch, state.bad_epochs = value, epoch, 0
-                best_weights = copy.deepcopy(model.state_dict())
-            else:
-                state.bad_epochs += 1
-            lr = optimizer.param_groups[0]["lr"]
-            seconds = time.perf_counter() - started
-            state.history.append(
-                {
-                    "epoch": epoch,
-                    "train_loss": train_loss,
-                    "valid_loss": result.loss,
-                    "valid_selection": result.metrics[self.task.selection_key],
-                    "lr": lr,
-                    "seconds": seconds,
-                }
-            )
-            self.logger.scalars("train", {"loss": train_loss, **train_metrics}, epoch)
-            self.logger.scalars("valid", {"loss": result.loss, **result.metrics}, epoch)
-            self.logger.scalars("train", {"lr": lr}, epoch)
-            log.info(
-                "epoch %d  train loss %.4f  valid loss %.4f  valid %s %.4f%s  (%.1fs)",
-                epoch,
-                train_loss,
-                result.loss,
-                self.task.selection_key,
-                result.metrics[self.task.selection_key],
-                "  *best*" if improved else "",
-                seconds,
-            )
-            checkpoint = self._checkpoint(optimizer, scheduler, state, train.emotions)
-            save_checkpoint(self.checkpoint_dir / "last.pt", checkpoint)
-            if improved:
-                save_checkpoint(self.checkpoint_dir / "best.pt", checkpoint)
-            if state.bad_epochs >= int(config.early_stop):
+                result = self.evaluate(valid_data, criterion, vectors)
+                scheduler.step(result.loss)
+                improved = state.update(epoch, result.metrics[self.task.selection_key])
+                if improved:
+                    best_weights = copy.deepcopy(model.state_dict())
+                lr = optimizer.param_groups[0]["lr"]
+                seconds = time.perf_counter() - started
+                state.history.append(
+                    {
+                        "epoch": epoch,
+                        "train_loss": train_loss,
+                        "valid_loss": result.loss,
+                        "valid_selection": result.metrics[self.task.selection_key],
+                        "lr": lr,
+                        "seconds": seconds,
+                    }  # fmt: skip
+                )
+                self.logger.scalars("train", {"loss": train_loss, "lr": lr, **train_metrics}, epoch)
+                self.logger.scalars("valid", {"loss": result.loss, **result.metrics}, epoch)
                 log.info(
-                    "early stop: no better valid %s for %d epochs",
-                    self.task.selection_key,
-                    state.bad_epochs,
-                )
-                break
-
+                    "epoch %d  train loss %.4f  valid loss %.4f  valid %s %.4f%s  (%.1fs)",
+                    epoch, train_loss, result.loss, self.task.selection_key,
+                    result.metrics[self.task.selection_key], "  *best*" if improved else "",
+                    seconds,
+                )  # fmt: skip
+                # best.pt before last.pt: a kill between the two only repeats this epoch.
+                checkpoint = self._checkpoint(optimizer, scheduler, generator, state, train)
+                if improved:
+                    save_checkpoint(self.checkpoint_dir / "best.pt", checkpoint)
+                save_checkpoint(self.checkpoint_dir / "last.pt", checkpoint)
+                if state.bad_epochs >= int(config.early_stop):
+                    log.info("early stop: no better valid %s for %d epochs",
+                             self.task.selection_key, state.bad_epochs)  # fmt: skip
         model.load_state_dict(best_weights)
         return state
 
-    def _checkpoint(self, optimizer, scheduler, state: TrainState, emotions) -> dict[str, Any]:
+    def _train_epoch(self, epoch, data, vectors, criterion, optimizer, generator, stop):
+        """One pass over the training data in a random order; returns loss and metrics.
+
+        Losses and outputs stay on the device and are moved once, at the end of the epoch.
+        """
+        model, config = self.model, self.config
+        model.train()
+        batch_size = int(config.batch_size)
+        order = torch.randperm(len(data), generator=generator).to(self.device)
+        losses, outputs = [], []
+        batches = range(0, len(data), batch_size)
+        if self.show_progress:
+            batches = tqdm(batches, desc=f"epoch {epoch}", leave=False, unit="batch")
+        for start in batches:
+            index = order[start : start + batch_size]
+            logits = self._logits(data, index, vectors)
+            loss = criterion(logits, data.labels[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.clip_grad_norm is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), float(config.clip_grad_norm))
+            optimizer.step()
+            losses.append(loss.detach())
+            outputs.append(logits.detach())
+            if stop.requested:
+                raise Interrupted(
+                    f"stopped by {stop.signal_name} during epoch {epoch}; checkpoints/last.pt "
+                    "holds the previous epoch: run the same command with resume=true to continue"
+                )
+        batch_losses = torch.stack(losses)
+        finite = torch.isfinite(batch_losses)
+        if not bool(finite.all()):
+            first = int((~finite).nonzero()[0])
+            raise MemoError(
+                f"non-finite training loss ({float(batch_losses[first])}) in epoch {epoch}, batch "
+                f"{first + 1} of {len(losses)}; checkpoints/last.pt holds the weights from before "
+                "this epoch (try a lower trainer.lr, or check the features for extreme values)"
+            )
+        sizes = torch.full_like(batch_losses, batch_size)
+        sizes[-1] = len(data) - batch_size * (len(losses) - 1)
+        train_loss = float((batch_losses * sizes).sum()) / len(data)
+        scores = torch.sigmoid(torch.cat(outputs)).cpu().numpy()
+        labels = data.labels[order].cpu().numpy()
+        return train_loss, self._metrics(labels, scores, data.emotions)
+
+    def _checkpoint(self, optimizer, scheduler, generator, state: TrainState, train: Split):
         return {
             **self.checkpoint_meta,
             "model": self.model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),
-            "emotions": list(emotions),
-            "epoch": state.epoch,
-            "best_epoch": state.best_epoch,
-            "best_value": state.best_value,
+            "emotions": list(train.emotions),
+            "state": state.as_dict(),
+            "rng": {"torch": torch.get_rng_state(), "shuffle": generator.get_state()},
+            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
         }
+
+    def _restore(self, checkpoint, optimizer, scheduler, generator, state: TrainState):
+        """Load a `last.pt` into the training objects; return the best weights so far."""
+        self.model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+        state.load(checkpoint["state"])
+        torch.set_rng_state(checkpoint["rng"]["torch"])
+        generator.set_state(checkpoint["rng"]["shuffle"])
+        if checkpoint["cuda_rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(checkpoint["cuda_rng"])
+        best = self.checkpoint_dir / "best.pt"
+        if state.best_epoch and best.is_file():
+            return load_checkpoint(best)["model"]
+        return copy.deepcopy(self.model.state_dict())
 
     def _metrics(self, labels: np.ndarray, scores: np.ndarray, emotions) -> dict[str, float]:
         return evaluate(

@@ -1,0 +1,61 @@
+"""Finding what an earlier, interrupted or finished, run left behind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from memo.errors import MemoError
+
+RESUME_KEYS = ("model_config", "dataset", "dims", "emotion_dim")
+
+
+def completed_metrics(run_dir: Path) -> dict[str, Any] | None:
+    """The metrics of a run that finished in `run_dir`, or None."""
+    path = run_dir / "metrics.json"
+    if not path.is_file():
+        return None
+    try:
+        metrics = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None  # written atomically, so only a hand-edited file can be garbled
+    return metrics if metrics.get("status") == "completed" else None
+
+
+def _overrides(run_dir: Path) -> list[str] | None:
+    path = run_dir / ".hydra" / "overrides.yaml"
+    if not path.is_file():
+        return None
+    return sorted(o for o in OmegaConf.load(path) if not o.startswith("resume="))
+
+
+def find_unfinished_run(output_root: Path, overrides: list[str], exclude: Path) -> Path | None:
+    """The newest run under `output_root` with the same overrides and a last.pt, unfinished."""
+    wanted = sorted(o for o in overrides if not o.startswith("resume="))
+    candidates = sorted(output_root.glob("*/*/checkpoints/last.pt"), reverse=True)
+    for last in candidates:
+        run_dir = last.parent.parent
+        if run_dir.resolve() == exclude.resolve() or completed_metrics(run_dir) is not None:
+            continue
+        if _overrides(run_dir) == wanted:
+            return run_dir
+    return None
+
+
+def check_compatible(
+    checkpoint: dict[str, Any],
+    meta: dict[str, Any],
+    path: Path,
+    keys: tuple[str, ...] = RESUME_KEYS,
+) -> None:
+    """A checkpoint fits only the same model and data sizes: say exactly what differs."""
+    differences = [
+        f"{key}: checkpoint has {checkpoint.get(key)!r}, this run has {meta[key]!r}"
+        for key in keys
+        if checkpoint.get(key) != meta[key]
+    ]
+    if differences:
+        raise MemoError(f"checkpoint {path} does not fit this run: " + "; ".join(differences))
