@@ -8,18 +8,33 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from memo.errors import MemoError
 from memo.experiment import run_experiment
+from memo.sweep import run_sweep_job, set_torch_threads
+
+
+def experiment(cfg: DictConfig, run_dir: Path) -> None:
+    """One experiment with the configured number of torch threads."""
+    set_torch_threads(cfg)
+    run_experiment(cfg, run_dir)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    """Run one configured experiment; a MemoError ends it with its message, no stack trace."""
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    """Run one configured experiment; a MemoError ends it with its message, no stack trace.
+
+    In a sweep (-m) a failing job is recorded in its directory instead, and the others go on.
+    """
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        run_sweep_job(experiment, cfg, run_dir)
+        return
     try:
-        run_experiment(cfg, run_dir)
+        experiment(cfg, run_dir)
     except MemoError as error:
         logging.getLogger("memo").error("error: %s", error)
         sys.exit(2)

@@ -25,9 +25,9 @@ def compose_config(overrides: list[str] | None = None) -> DictConfig:
         return compose(config_name="config", overrides=overrides or [])
 
 
-def run_cli(args: list[str], tmp_path: Path, check: bool = True) -> subprocess.CompletedProcess:
-    """Run `python run.py args` with outputs and caches under `tmp_path`."""
-    command = [
+def cli_command(args: list[str], tmp_path: Path) -> list[str]:
+    """`python run.py args` with outputs, caches and data under `tmp_path`."""
+    return [
         sys.executable,
         str(ROOT / "run.py"),
         f"paths.output_dir={tmp_path / 'outputs'}",
@@ -36,8 +36,15 @@ def run_cli(args: list[str], tmp_path: Path, check: bool = True) -> subprocess.C
         f"paths.data_dir={tmp_path / 'data'}",
         *args,
     ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env)
+
+
+CLI_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def run_cli(args: list[str], tmp_path: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """Run `python run.py args` to completion (see `cli_command`)."""
+    command = cli_command(args, tmp_path)
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=CLI_ENV)
     if check and result.returncode != 0:
         raise AssertionError(f"run.py failed ({result.returncode}):\n{result.stderr[-4000:]}")
     return result

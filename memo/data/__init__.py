@@ -1,0 +1,1 @@
+"""Data: one `Split` representation, sources that read or generate corpora, and regimes."""

@@ -1,0 +1,134 @@
+"""Reader for IEMOCAP: the 4-emotion pickle and the 9-emotion release's `.p` extra pools."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig
+
+from memo.data.safe_pickle import safe_load
+from memo.data.split import MODALITIES, SPLITS, Corpus, Split
+from memo.data.validate import clean_features, expect_same, expect_shape
+from memo.errors import MemoError, config_error
+
+VERSION = 1  # bump when reading changes, so cached arrays are rebuilt
+SETTINGS = ("name", "aligned", "emotions", "extra_emotions", "zero_nonfinite")
+MAIN_FILES = {True: "iemocap_data.pkl", False: "iemocap_data_noalign.pkl"}
+EXTRA_FILES = {"text": "text_{}.p", "audio": "covarep_{}.p", "vision": "facet_{}.p"}
+EXTRA_LABELS = "y_{}.p"
+# Columns of the 9-emotion release's one-hot y (M, 11).
+EXTRA_COLUMNS = (
+    "other", "anger", "excited", "fear", "sad", "surprised",
+    "frustrated", "happy", "neutral", "disgust", "unknown",
+)  # fmt: skip
+
+
+def main_file(dataset: DictConfig) -> Path:
+    """iemocap_data.pkl, or iemocap_data_noalign.pkl when `dataset.aligned` is false."""
+    return Path(dataset.dir) / MAIN_FILES[bool(dataset.aligned)]
+
+
+def expected_files(dataset: DictConfig) -> list[Path]:
+    """The 4-emotion pickle plus, when extra emotions are configured, the 12 `.p` files."""
+    folder = Path(dataset.dir)
+    extras = [
+        folder / name.format(s)
+        for s in SPLITS
+        for name in (*EXTRA_FILES.values(), EXTRA_LABELS)
+        if dataset.extra_emotions
+    ]
+    return [main_file(dataset), *extras]
+
+
+def read_corpus(dataset: DictConfig) -> Corpus:
+    """The 4-emotion splits and, per split, the pool of `dataset.extra_emotions` samples."""
+    folder = Path(dataset.dir)
+    path = main_file(dataset)
+    splits = _read_main(path, dataset)
+    extras = {s: _read_extras(folder, s, dataset) for s in SPLITS if dataset.extra_emotions}
+    for modality in MODALITIES:
+        sizes = {f"{path.name} {s}": getattr(splits[s], modality).shape[2] for s in SPLITS}
+        sizes |= {
+            EXTRA_FILES[modality].format(s): getattr(pool, modality).shape[2]
+            for s, pool in extras.items()
+        }
+        expect_same(f"{modality} feature sizes (last dimension) in {folder}", sizes)
+    return Corpus("iemocap", "files", f"IEMOCAP files in {folder}", splits, extras)
+
+
+def _read_main(path: Path, dataset: DictConfig) -> dict[str, Split]:
+    data = _expect_keys(safe_load(path, encoding="latin1"), SPLITS, str(path))
+    emotions = tuple(dataset.emotions)
+    splits = {}
+    for split in SPLITS:
+        part = _expect_keys(data[split], (*MODALITIES, "labels"), f"{path} ['{split}']")
+        features = {
+            m: _features(part[m], f"{path} ['{split}']['{m}']", dataset.zero_nonfinite)
+            for m in MODALITIES
+        }
+        where = f"{path} ['{split}']['labels'] (emotions {emotions}, negative/positive)"
+        pairs = expect_shape(part["labels"], ("N", len(emotions), 2), where)
+        labels = one_positive(np.argmax(pairs, axis=-1), where)
+        counts = {m: len(a) for m, a in features.items()} | {"labels": len(labels)}
+        expect_same(f"{path} ['{split}'] sample counts", counts)
+        splits[split] = Split(**features, labels=labels, emotions=emotions)
+    return splits
+
+
+def _read_extras(folder: Path, split: str, dataset: DictConfig) -> Split:
+    """The `split` samples of the configured extra emotions, trimmed from 21 to 20 steps."""
+    extras = tuple(dataset.extra_emotions)
+    unknown = [e for e in extras if e not in EXTRA_COLUMNS[1:-1]]
+    if unknown:
+        raise config_error(
+            "dataset.extra_emotions", list(extras), f"a subset of {EXTRA_COLUMNS[1:-1]}"
+        )
+    y_path = folder / EXTRA_LABELS.format(split)
+    y = one_positive(expect_shape(safe_load(y_path, "latin1"), ("M", 11), str(y_path)), str(y_path))
+    classes = np.argmax(y, axis=1)
+    columns = np.array([EXTRA_COLUMNS.index(e) for e in extras])
+    keep = np.isin(classes, columns)
+    raw, counts = {}, {y_path.name: len(y)}
+    for modality, name in EXTRA_FILES.items():
+        path = folder / name.format(split)
+        raw[modality] = (path, expect_shape(safe_load(path, "latin1"), ("M", "T", "D"), str(path)))
+        counts[path.name] = len(raw[modality][1])
+    expect_same(f"sample counts (first dimension) of the {split} .p files in {folder}", counts)
+    zero_nonfinite = bool(dataset.zero_nonfinite)
+    features = {  # [:, :-1] drops the last of the 21 steps
+        m: clean_features(array[keep, :-1], str(path), zero_nonfinite)
+        for m, (path, array) in raw.items()
+    }
+    labels = (classes[keep, None] == columns[None, :]).astype(np.float32)
+    return Split(**features, labels=labels, emotions=extras)
+
+
+def _features(array: object, where: str, zero_nonfinite: bool) -> np.ndarray:
+    return clean_features(expect_shape(array, ("N", "T", "D"), where), where, bool(zero_nonfinite))
+
+
+def one_positive(labels: np.ndarray, where: str) -> np.ndarray:
+    """`labels` as float32 0/1 after checking each row has exactly one positive entry."""
+    positives = (labels > 0).sum(axis=1)
+    bad = np.flatnonzero(positives != 1)
+    if len(bad):
+        raise MemoError(
+            f"{where}: expected exactly one positive emotion per sample, found "
+            f"{len(bad)} rows with {sorted(set(positives[bad].tolist()))} positives "
+            f"(first rows {bad[:5].tolist()})"
+        )
+    return (labels > 0).astype(np.float32)
+
+
+def _expect_keys(value: object, keys: tuple[str, ...], where: str) -> dict:
+    """`value` as a dict holding at least `keys`."""
+    if not isinstance(value, dict):
+        raise MemoError(f"{where}: expected a dict with keys {list(keys)}, found {type(value)}")
+    missing = [k for k in keys if k not in value]
+    if missing:
+        raise MemoError(
+            f"{where}: expected keys {list(keys)}, missing {missing}; "
+            f"found {sorted(map(str, value))}"
+        )
+    return value

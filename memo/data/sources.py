@@ -1,0 +1,37 @@
+"""Where a run's corpus comes from: the real files, or the built-in synthetic corpus."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from memo.data.split import Corpus
+from memo.data.synthetic import build_corpus
+from memo.errors import config_error
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("auto", "files", "synthetic")
+
+
+def load_corpus(dataset: DictConfig, cache_dir: Path | str) -> Corpus:
+    """Load `dataset` from `dataset.source`; `auto` prefers real files when all are present."""
+    source = str(dataset.source)
+    if source not in SOURCES:
+        raise config_error("dataset.source", source, " | ".join(SOURCES))
+    if source == "synthetic":
+        log.info("data: built-in synthetic %s corpus (dataset.source=synthetic)", dataset.name)
+        return build_corpus(dataset, cache_dir)
+    from memo.data.files import load_files_corpus, missing_files
+
+    missing = missing_files(dataset)
+    if source == "auto" and missing:
+        log.info(
+            "data: built-in synthetic %s corpus, because %d of the real files are missing "
+            "under %s (dataset.source=auto)", dataset.name, len(missing), dataset.dir,
+        )
+        return build_corpus(dataset, cache_dir)
+    log.info("data: real %s files from %s (dataset.source=%s)", dataset.name, dataset.dir, source)
+    return load_files_corpus(dataset, Path(cache_dir))

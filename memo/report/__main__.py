@@ -1,0 +1,50 @@
+"""`python -m memo.report <sweep dir> [<more dirs>]`: re-create a sweep's summary and plots."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from memo.errors import MemoError
+from memo.report import write_report
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m memo.report",
+        description="Summarise sweeps from their run directories (also incomplete ones): "
+        "summary.md, summary.csv, manifest.csv and plot_<metric>.png.",
+    )
+    parser.add_argument("dirs", nargs="+", type=Path, help="sweep or run directories")
+    parser.add_argument(
+        "--out", type=Path, help="where to write (default: the directory, when only one is given)"
+    )
+    parser.add_argument("--no-plots", action="store_true", help="tables only")
+    args = parser.parse_args(argv)
+    if args.out is None:
+        if len(args.dirs) > 1:
+            parser.error("--out is required with several directories")
+        args.out = args.dirs[0]
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Write the report, print the Markdown summary, say on stderr what is missing."""
+    args = parse_args(argv)
+    try:
+        summary = write_report(args.dirs, args.out, plots=not args.no_plots)
+    except MemoError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(summary.markdown(args.out), end="")
+    missing = len(summary.problems)
+    if missing:
+        print(f"incomplete: {missing} of {len(summary.jobs)} jobs have no results", file=sys.stderr)
+    print(f"report written to {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

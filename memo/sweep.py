@@ -1,0 +1,128 @@
+"""Runs inside a Hydra sweep (`python run.py -m ...`): torch threads per job, a status record per
+job so one failure does not stop the others, and the report written when the sweep ends."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import traceback
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from memo.errors import MemoError, config_error
+from memo.io import write_json
+from memo.report import SUMMARY_MD, write_manifest, write_report
+from memo.report.jobs import STATUS_FILE, collect, planned_jobs
+
+log = logging.getLogger(__name__)
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def torch_threads(setting: Any, launcher: DictConfig | None) -> int | None:
+    """Threads for torch: `trainer.threads` if set; else the share of the cores a launcher gives
+    each of its simultaneous jobs (cpus_per_task, or cores // n_jobs); else None: torch's own."""
+    if setting is not None:
+        if not isinstance(setting, int) or isinstance(setting, bool) or setting <= 0:
+            raise config_error("trainer.threads", setting, "null or a positive integer")
+        return setting
+    launcher = launcher or {}
+    if launcher.get("cpus_per_task"):
+        return int(launcher["cpus_per_task"])
+    n_jobs = launcher.get("n_jobs")
+    if not n_jobs:
+        return None
+    cores = _cores()
+    at_once = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)  # joblib: -1 = all cores
+    return max(1, cores // at_once)
+
+
+def set_torch_threads(cfg: DictConfig) -> int:
+    """Apply `trainer.threads` (see `torch_threads`) and return the threads torch now uses."""
+    launcher = HydraConfig.get().launcher if HydraConfig.initialized() else None
+    threads = torch_threads(cfg.trainer.get("threads"), launcher)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+Task = Callable[[DictConfig, Path], object]
+
+
+def run_sweep_job(task: Task, cfg: DictConfig, run_dir: Path) -> bool:
+    """Run `task(cfg, run_dir)` as one sweep job, recording it in `<run dir>/status.json`.
+
+    A failure is recorded (message and traceback) and logged, not raised, so the sweep's other
+    jobs still run; the sweep callback ends the sweep non-zero. Returns whether it succeeded.
+    """
+    hydra = HydraConfig.get()
+    record: dict[str, Any] = {
+        "status": "running",
+        "job": hydra.job.num,
+        "overrides": list(hydra.overrides.task),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "started": _now(),
+    }
+    write_json(run_dir / STATUS_FILE, record)
+    try:
+        task(cfg, run_dir)
+    except KeyboardInterrupt:
+        write_json(run_dir / STATUS_FILE, {**record, "status": "interrupted", "ended": _now()})
+        raise
+    except Exception as error:
+        message = str(error) if isinstance(error, MemoError) else f"{type(error).__name__}: {error}"
+        log.error("job %s failed: %s", hydra.job.num, message, exc_info=True)
+        failure = {"status": "failed", "error": message, "traceback": traceback.format_exc()}
+        write_json(run_dir / STATUS_FILE, {**record, **failure, "ended": _now()})
+        return False
+    record.update(status="completed", torch_threads=torch.get_num_threads(), ended=_now())
+    write_json(run_dir / STATUS_FILE, record)
+    return True
+
+
+class SweepReport(Callback):
+    """Keeps `<sweep dir>/manifest.csv` (which job is which, and its status) current, writes the
+    summary and plots when the sweep ends, and then exits 1 naming the failed jobs, if any."""
+
+    def __init__(self, plots: bool = True) -> None:
+        self.plots = plots
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep = Path(config.hydra.sweep.dir).resolve()
+        write_manifest(planned_jobs(config, sweep), sweep)
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        if config.hydra.mode == RunMode.MULTIRUN:
+            sweep = Path(config.hydra.sweep.dir)
+            write_manifest(collect([sweep]), sweep)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep = Path(config.hydra.sweep.dir)
+        summary = write_report([sweep], sweep, self.plots)
+        print(summary.markdown(sweep), end="")
+        print(f"sweep summary: {sweep / SUMMARY_MD}", file=sys.stderr)
+        if summary.failed:
+            lines = [f"{len(summary.failed)} of {len(summary.jobs)} sweep jobs failed:"]
+            for job in summary.failed:
+                lines.append(
+                    f"  {job.name()} ({job.shown_overrides}): {job.error}; "
+                    f"details in {job.path / STATUS_FILE}"
+                )
+            raise SystemExit("\n".join(lines))  # Hydra turns exceptions into warnings

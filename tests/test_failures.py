@@ -1,0 +1,144 @@
+"""Bad inputs that are not about one file format: each ends in one clear message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import TINY, compose_config, read_metrics, run_cli, single_run_dir
+from omegaconf import OmegaConf
+
+from memo.data.regimes import apply_regime
+from memo.data.split import Corpus, Split
+from memo.errors import MemoError
+from memo.models.base import EmotionModel
+from memo.training.checkpoints import load_checkpoint, save_checkpoint
+from memo.training.tensorboard import TensorBoardLogger
+from memo.training.trainer import TaskSpec, Trainer
+
+
+class BreaksAfter(EmotionModel):
+    """A linear model whose logits turn NaN from its `calls`-th training batch on."""
+
+    modalities = "t"
+
+    def __init__(self, calls: int) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(3, 2)
+        self.calls, self.seen = calls, 0
+
+    def forward(self, text, audio, vision, emotion_vectors):
+        logits = self.linear(text[:, -1])
+        if self.training:
+            self.seen += 1
+            if self.seen >= self.calls:
+                return logits * float("nan")
+        return logits
+
+
+def tiny_split(n: int = 40) -> Split:
+    rng = np.random.default_rng(0)
+    labels = (rng.random((n, 2)) < 0.5).astype(np.float32)
+    features = rng.standard_normal((n, 2, 3)).astype(np.float32)
+    return Split(features, features, features, labels, ("a", "b"))
+
+
+def trainer_for(model: EmotionModel, run_dir: Path) -> Trainer:
+    config = compose_config(["trainer.batch_size=10", "trainer.epochs=3"]).trainer
+    return Trainer(
+        model, lambda emotions: torch.zeros(len(emotions), 3), config,
+        TaskSpec(("wa",), False, "wa"), run_dir, torch.device("cpu"),
+        TensorBoardLogger(run_dir / "tb"), {}, show_progress=False,
+    )  # fmt: skip
+
+
+def test_non_finite_loss_names_epoch_and_batch_and_keeps_the_earlier_checkpoint(tmp_path):
+    trainer = trainer_for(BreaksAfter(calls=7), tmp_path)  # 4 batches per epoch: epoch 2, batch 3
+    with pytest.raises(
+        MemoError, match=r"non-finite training loss \(nan\) in epoch 2, batch 3 of 4"
+    ):
+        trainer.fit(tiny_split(), tiny_split())
+    last = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert last["state"]["epoch"] == 1
+    assert all(torch.isfinite(p).all() for p in last["model"].values())
+
+
+def test_corrupt_and_foreign_checkpoints_are_refused(tmp_path):
+    path = tmp_path / "best.pt"
+    save_checkpoint(path, {"model": {"w": torch.ones(2)}})
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(MemoError, match="corrupt or not a memo checkpoint"):
+        load_checkpoint(path)
+    path.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(MemoError, match="corrupt or not a memo checkpoint"):
+        load_checkpoint(path)
+    torch.save({"weights": torch.ones(1)}, path)
+    with pytest.raises(MemoError, match="not a memo checkpoint"):
+        load_checkpoint(path)
+    with pytest.raises(MemoError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_checkpoints_are_loaded_as_data_not_code(tmp_path):
+    """weights_only=True: a checkpoint that names arbitrary Python objects is refused."""
+    path = tmp_path / "evil.pt"
+    torch.save({"model": {}, "payload": OmegaConf.create({"a": 1})}, path)
+    with pytest.raises(MemoError, match="corrupt or not a memo checkpoint"):
+        load_checkpoint(path)
+
+
+def test_eval_with_a_corrupt_checkpoint_via_the_cli(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"\x80\x02garbage")
+    result = run_cli([*TINY, "mode=eval", f"ckpt={bad}"], tmp_path, check=False)
+    assert result.returncode == 2
+    assert f"checkpoint {bad} is corrupt or not a memo checkpoint" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_eval_with_a_checkpoint_for_other_data_says_what_differs(tmp_path):
+    run_cli([*TINY, "trainer.epochs=1"], tmp_path)
+    ckpt = single_run_dir(tmp_path) / "checkpoints" / "best.pt"
+    other = ["dataset=iemocap", "dataset.scale=0.1", "mode=eval", f"ckpt={ckpt}"]
+    result = run_cli([*other, f"paths.output_dir={tmp_path / 'e'}"], tmp_path, check=False)
+    # Same sizes (both built-in corpora) and vectors: evaluation works across datasets...
+    assert result.returncode == 0, result.stderr
+    # ...but a different emotion-vector size is refused with what differs.
+    result = run_cli(["mode=eval", f"ckpt={ckpt}", "embeddings=file", "dataset.source=synthetic",
+                      f"paths.output_dir={tmp_path / 'f'}"], tmp_path, check=False)  # fmt: skip
+    assert result.returncode == 2
+    assert "emotion_dim: checkpoint has 50, this run has 300" in result.stderr
+
+
+def test_empty_split_or_no_emotion_left_is_refused():
+    full = tiny_split()
+    empty = Corpus("mosei", "files", "hand-made", {"train": full, "valid": full.rows(np.arange(0)),
+                                                   "test": full})  # fmt: skip
+    with pytest.raises(MemoError, match="the valid split has no samples under regime=full"):
+        apply_regime(empty, OmegaConf.create({"name": "full"}))
+    single = Corpus("mosei", "files", "hand-made", {"train": full.columns(("a",)),
+                    "valid": full.columns(("a",)), "test": full.columns(("a",))})  # fmt: skip
+    with pytest.raises(MemoError, match="the train split has no emotions under regime=zsl"):
+        apply_regime(single, OmegaConf.create({"name": "zsl", "emotion": "a"}))
+
+
+def test_output_directory_not_writable(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = run_cli([*TINY, f"hydra.run.dir={blocker / 'run'}"], tmp_path, check=False)
+    assert result.returncode == 2
+    assert f"output directory {blocker / 'run'}" in result.stderr
+    assert "cannot be written" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_emotion_with_no_positives_gives_nan_and_a_warning_not_a_crash(tmp_path):
+    # The built-in MOSEI corpus at this scale has too few fear samples in valid for 0.001.
+    result = run_cli(["dataset.scale=0.004", "trainer.epochs=1", "trainer.progress=false"],
+                     tmp_path)  # fmt: skip
+    metrics = read_metrics(single_run_dir(tmp_path))
+    missing = [k for k, v in metrics["test"].items() if v is None]
+    assert missing, "expected at least one emotion without positives at this tiny scale"
+    assert "has no positive labels" in result.stderr
+    assert "n/a" in result.stdout

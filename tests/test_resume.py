@@ -1,0 +1,98 @@
+"""Reliability: kill and resume, clean stop on signals, skip finished runs, determinism."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import CLI_ENV, cli_command, read_metrics, run_cli
+
+ARGS = [
+    "dataset.scale=0.03",
+    "trainer.epochs=5",
+    "trainer.early_stop=100",
+    "trainer.progress=false",
+]
+
+
+def start(tmp_path: Path, run_dir: Path, *extra: str) -> subprocess.Popen:
+    """Start a training run in the background (same overrides as `run_cli`)."""
+    command = cli_command([*ARGS, f"hydra.run.dir={run_dir}", *extra], tmp_path)
+    return subprocess.Popen(command, cwd=tmp_path, env=CLI_ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def wait_for(path: Path, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> dict:
+    tmp_path = tmp_path_factory.mktemp("reference")
+    run_cli([*ARGS, f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    return read_metrics(tmp_path / "run")
+
+
+def test_sigkill_mid_epoch_then_resume_gives_identical_metrics(tmp_path, uninterrupted):
+    run_dir = tmp_path / "run"
+    process = start(tmp_path, run_dir)
+    wait_for(run_dir / "checkpoints" / "last.pt", process)
+    process.kill()  # SIGKILL during the second epoch
+    process.wait()
+    assert not (run_dir / "metrics.json").exists()
+
+    result = run_cli([*ARGS, f"hydra.run.dir={run_dir}"], tmp_path)
+    assert "resumed after epoch" in result.stderr
+    resumed = read_metrics(run_dir)
+    assert resumed["test"] == uninterrupted["test"]  # bit-for-bit, not approximately
+    assert resumed["best_epoch"] == uninterrupted["best_epoch"]
+    assert resumed["epochs_run"] == uninterrupted["epochs_run"] == 5
+
+
+def test_sigterm_stops_cleanly_and_resume_true_finds_the_run(tmp_path, uninterrupted):
+    outputs = tmp_path / "outputs"
+    process = start(tmp_path, outputs / "day" / "first")
+    wait_for(outputs / "day" / "first" / "checkpoints" / "last.pt", process)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert "stopped by SIGTERM" in stderr and "resume=true" in stderr
+    assert "Traceback" not in stderr
+
+    # Same command plus resume=true, in a new run directory: continues the first one.
+    result = run_cli([*ARGS, "resume=true"], tmp_path)
+    assert "resuming the run in" in result.stderr
+    assert read_metrics(outputs / "day" / "first")["test"] == uninterrupted["test"]
+
+
+def test_a_finished_run_is_not_trained_again(tmp_path):
+    run_dir = tmp_path / "run"
+    run_cli([*ARGS[:1], "trainer.epochs=1", f"hydra.run.dir={run_dir}"], tmp_path)
+    stamp = (run_dir / "metrics.json").stat().st_mtime_ns
+    result = run_cli([*ARGS[:1], "trainer.epochs=1", f"hydra.run.dir={run_dir}"], tmp_path)
+    assert "already holds a finished run" in result.stderr
+    assert (run_dir / "metrics.json").stat().st_mtime_ns == stamp
+
+
+def test_two_processes_give_bit_identical_metrics(tmp_path, uninterrupted):
+    run_cli([*ARGS, f"hydra.run.dir={tmp_path / 'again'}"], tmp_path)
+    assert read_metrics(tmp_path / "again")["test"] == uninterrupted["test"]
+
+
+def test_resuming_with_another_model_says_what_differs(tmp_path):
+    run_dir = tmp_path / "run"
+    run_cli([*ARGS[:1], "trainer.epochs=1", "model.modalities=ta", f"hydra.run.dir={run_dir}"],
+            tmp_path)  # fmt: skip
+    (run_dir / "metrics.json").unlink()  # make it look unfinished
+    result = run_cli([*ARGS[:1], "trainer.epochs=2", f"hydra.run.dir={run_dir}"], tmp_path,
+                     check=False)  # fmt: skip
+    assert result.returncode == 2
+    assert "does not fit this run: model_config" in result.stderr
+    assert "'modalities': 'ta'" in result.stderr
