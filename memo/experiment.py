@@ -21,6 +21,7 @@ from memo.data.split import Corpus
 from memo.errors import MemoError
 from memo.io import write_json
 from memo.models.base import EmotionModel
+from memo.report.jobs import is_run_only, split_override
 from memo.training.checkpoints import load_checkpoint
 from memo.training.results import format_table
 from memo.training.resume import check_compatible, completed_metrics, find_unfinished_run
@@ -195,12 +196,21 @@ def _title(metrics: dict[str, Any]) -> str:
     )
 
 
+def _override_hparams() -> dict[str, str]:
+    """Every command-line override that shapes results (not paths/progress), as an hparam."""
+    if not HydraConfig.initialized():
+        return {}
+    pairs = (split_override(o) for o in HydraConfig.get().overrides.task)
+    return {key: value for key, value in pairs if not is_run_only(key)}
+
+
 def _log_final(logger, cfg, metrics, result, data, trainer, vectors) -> None:
     """TensorBoard: test metrics at the best epoch, PR curves, hparams, emotion projector."""
     step = metrics["best_epoch"] or 0
     logger.scalars("test", result.metrics, step)
     logger.pr_curves("test", result.labels, result.scores, data.test.emotions, step)
     hparams = {
+        **_override_hparams(),  # first, so that the typed values below win
         "dataset": metrics["dataset"],
         "data_source": metrics["data_source"],
         "model": metrics["model"],

@@ -21,8 +21,9 @@ from omegaconf import DictConfig
 
 from memo.errors import MemoError, config_error
 from memo.io import write_json
-from memo.report import SUMMARY_MD, write_manifest, write_report
+from memo.report import SUMMARY_MD, summarize, write_manifest, write_report
 from memo.report.jobs import STATUS_FILE, collect, planned_jobs
+from memo.report.summary import Summary
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +50,12 @@ def torch_threads(setting: Any, launcher: DictConfig | None) -> int | None:
     return max(1, cores // at_once)
 
 
-def set_torch_threads(cfg: DictConfig) -> int:
-    """Apply `trainer.threads` (see `torch_threads`) and return the threads torch now uses."""
+def set_torch_threads(cfg: DictConfig) -> None:
+    """Apply `trainer.threads` (see `torch_threads`) to this process."""
     launcher = HydraConfig.get().launcher if HydraConfig.initialized() else None
     threads = torch_threads(cfg.trainer.get("threads"), launcher)
     if threads is not None:
         torch.set_num_threads(threads)
-    return torch.get_num_threads()
 
 
 def _now() -> str:
@@ -87,8 +87,9 @@ def run_sweep_job(task: Task, cfg: DictConfig, run_dir: Path) -> bool:
         write_json(run_dir / STATUS_FILE, {**record, "status": "interrupted", "ended": _now()})
         raise
     except Exception as error:
-        message = str(error) if isinstance(error, MemoError) else f"{type(error).__name__}: {error}"
-        log.error("job %s failed: %s", hydra.job.num, message, exc_info=True)
+        expected = isinstance(error, MemoError)  # its message says it all: no stack on screen
+        message = str(error) if expected else f"{type(error).__name__}: {error}"
+        log.error("job %s failed: %s", hydra.job.num, message, exc_info=not expected)
         failure = {"status": "failed", "error": message, "traceback": traceback.format_exc()}
         write_json(run_dir / STATUS_FILE, {**record, **failure, "ended": _now()})
         return False
@@ -105,7 +106,7 @@ class SweepReport(Callback):
         self.plots = plots
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep = Path(config.hydra.sweep.dir).resolve()
+        sweep = Path(config.hydra.sweep.dir)
         write_manifest(planned_jobs(config, sweep), sweep)
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
@@ -115,14 +116,23 @@ class SweepReport(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep = Path(config.hydra.sweep.dir)
-        summary = write_report([sweep], sweep, self.plots)
-        print(summary.markdown(sweep), end="")
-        print(f"sweep summary: {sweep / SUMMARY_MD}", file=sys.stderr)
+        summary = summarize([sweep])
+        try:
+            write_report(summary, sweep, self.plots)
+            print(summary.markdown(sweep), end="")
+            print(f"sweep summary: {sweep / SUMMARY_MD}", file=sys.stderr)
+        except Exception:  # a broken report must not hide failed jobs from the exit status
+            print(f"could not write the sweep report:\n{traceback.format_exc()}", file=sys.stderr)
         if summary.failed:
-            lines = [f"{len(summary.failed)} of {len(summary.jobs)} sweep jobs failed:"]
-            for job in summary.failed:
-                lines.append(
-                    f"  {job.name()} ({job.shown_overrides}): {job.error}; "
-                    f"details in {job.path / STATUS_FILE}"
-                )
-            raise SystemExit("\n".join(lines))  # Hydra turns exceptions into warnings
+            raise SystemExit(_failure_message(summary))  # Hydra turns exceptions into warnings
+
+
+def _failure_message(summary: Summary) -> str:
+    """Which jobs failed, why, and where their status record is."""
+    lines = [f"{len(summary.failed)} of {len(summary.jobs)} sweep jobs failed:"]
+    for job in summary.failed:
+        lines.append(
+            f"  {job.name()} ({summary.describe(job)}): {job.error}; "
+            f"details in {job.path / STATUS_FILE}"
+        )
+    return "\n".join(lines)

@@ -26,15 +26,20 @@ def compose_config(overrides: list[str] | None = None) -> DictConfig:
 
 
 def cli_command(args: list[str], tmp_path: Path) -> list[str]:
-    """`python run.py args` with outputs, caches and data under `tmp_path`."""
+    """`python run.py args` with outputs, caches and data under `tmp_path`.
+
+    Flags such as `-m` go first: Hydra accepts them only before the overrides.
+    """
+    flags = [a for a in args if a.startswith("-")]
     return [
         sys.executable,
         str(ROOT / "run.py"),
+        *flags,
         f"paths.output_dir={tmp_path / 'outputs'}",
         f"paths.multirun_dir={tmp_path / 'multirun'}",
         f"paths.cache_dir={tmp_path / 'cache'}",
         f"paths.data_dir={tmp_path / 'data'}",
-        *args,
+        *[a for a in args if not a.startswith("-")],
     ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -106,6 +107,10 @@ def test_eval_with_a_checkpoint_for_other_data_says_what_differs(tmp_path):
     # Same sizes (both built-in corpora) and vectors: evaluation works across datasets...
     assert result.returncode == 0, result.stderr
     # ...but a different emotion-vector size is refused with what differs.
+    words = ["anger", "disgust", "fear", "happy", "sad", "surprise"]
+    vectors = {word: [0.1] * 300 for word in words}
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "glove.emotions.840B.300d.pt").write_bytes(pickle.dumps(vectors))
     result = run_cli(["mode=eval", f"ckpt={ckpt}", "embeddings=file", "dataset.source=synthetic",
                       f"paths.output_dir={tmp_path / 'f'}"], tmp_path, check=False)  # fmt: skip
     assert result.returncode == 2

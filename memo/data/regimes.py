@@ -67,13 +67,17 @@ def _select(corpus: Corpus, regime: DictConfig) -> RegimeData:
     if regime.name not in REGIMES:
         raise config_error("regime.name", regime.name, " | ".join(REGIMES))
     if OmegaConf.is_missing(regime, "emotion"):
-        raise config_error("regime.emotion", "???", f"an emotion name or index (required by regime={regime.name})")
+        raise config_error(
+            "regime.emotion", "???", f"an emotion name or index (required by regime={regime.name})"
+        )
     emotion = resolve_emotion(regime.emotion, corpus)
     pooled = bool(corpus.extras)
     if regime.name == "zsl":
         if pooled:
             return RegimeData(
-                splits["train"], splits["valid"], extend(splits["test"], corpus, "test", emotion),
+                splits["train"],
+                splits["valid"],
+                extend(splits["test"], corpus, "test", emotion),
                 emotion,
             )
         return RegimeData(

@@ -30,7 +30,10 @@ def load_corpus(dataset: DictConfig, cache_dir: Path | str) -> Corpus:
     if source == "auto" and missing:
         log.info(
             "data: built-in synthetic %s corpus, because %d of the real files are missing "
-            "under %s (dataset.source=auto)", dataset.name, len(missing), dataset.dir,
+            "under %s (dataset.source=auto)",
+            dataset.name,
+            len(missing),
+            dataset.dir,
         )
         return build_corpus(dataset, cache_dir)
     log.info("data: real %s files from %s (dataset.source=%s)", dataset.name, dataset.dir, source)

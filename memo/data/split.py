@@ -45,7 +45,11 @@ class Split:
     def rows(self, index: np.ndarray) -> Split:
         """The samples at `index` (integer indices or a boolean mask), same emotions."""
         return Split(
-            self.text[index], self.audio[index], self.vision[index], self.labels[index], self.emotions
+            self.text[index],
+            self.audio[index],
+            self.vision[index],
+            self.labels[index],
+            self.emotions,
         )
 
     def columns(self, emotions: tuple[str, ...] | list[str]) -> Split:

@@ -28,15 +28,20 @@ def write_manifest(jobs: Sequence[Job], out: Path) -> None:
     write_text(out / MANIFEST, manifest_csv(jobs, out))
 
 
-def write_report(roots: Sequence[Path | str], out: Path, plots: bool = True) -> Summary:
-    """Summarise every job under `roots` into `out`: summary.md, summary.csv, manifest.csv and,
-    with `plots`, plot_<metric>.png. Returns the summary."""
-    summary = Summary.of(collect(roots))
+def summarize(roots: Sequence[Path | str]) -> Summary:
+    """The summary of every job under `roots` (sweep directories, run directories, folders)."""
+    return Summary.of(collect(roots))
+
+
+def write_report(summary: Summary, out: Path, plots: bool = True) -> list[Path]:
+    """Write `summary` into `out`: summary.md, summary.csv, manifest.csv and, with `plots`,
+    plot_<metric>.png. Returns the files written."""
     write_text(out / SUMMARY_MD, summary.markdown(out))
     write_text(out / SUMMARY_CSV, summary.csv())
     write_manifest(summary.jobs, out)
+    written = [out / SUMMARY_MD, out / SUMMARY_CSV, out / MANIFEST]
     if plots:
         from memo.report.plots import plot_summary  # matplotlib only when plotting
 
-        plot_summary(summary, out)
-    return summary
+        written += plot_summary(summary, out)
+    return written

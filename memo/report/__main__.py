@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from memo.errors import MemoError
-from memo.report import write_report
+from memo.report import summarize, write_report
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -34,7 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Write the report, print the Markdown summary, say on stderr what is missing."""
     args = parse_args(argv)
     try:
-        summary = write_report(args.dirs, args.out, plots=not args.no_plots)
+        summary = summarize(args.dirs)
+        written = write_report(summary, args.out, plots=not args.no_plots)
     except MemoError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -42,7 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     missing = len(summary.problems)
     if missing:
         print(f"incomplete: {missing} of {len(summary.jobs)} jobs have no results", file=sys.stderr)
-    print(f"report written to {args.out}", file=sys.stderr)
+    names = ", ".join(path.name for path in written)
+    print(f"report written to {args.out}: {names}", file=sys.stderr)
     return 0
 
 

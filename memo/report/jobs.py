@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from memo.errors import MemoError
@@ -27,7 +29,8 @@ def split_override(override: str) -> tuple[str, str]:
     return key, value
 
 
-def _is_run_only(key: str) -> bool:
+def is_run_only(key: str) -> bool:
+    """Whether an override only places or displays a run (paths, progress, threads)."""
     return key.lstrip("+~").startswith(RUN_ONLY)
 
 
@@ -44,21 +47,26 @@ class Job:
     error: str | None = None
 
     @property
-    def config(self) -> dict[str, str]:
-        """The overrides that define what is computed, except the seed: one summary row each."""
+    def settings(self) -> dict[str, str]:
+        """The overrides that define what is computed (run-only ones left out), seed included."""
         pairs = (split_override(o) for o in self.overrides)
-        return {k: v for k, v in pairs if k != SEED and not _is_run_only(k)}
+        return {k: v for k, v in pairs if not is_run_only(k)}
 
     @property
-    def shown_overrides(self) -> str:
-        """The overrides without the run-only ones, as typed on the command line."""
-        return " ".join(o for o in self.overrides if not _is_run_only(split_override(o)[0]))
+    def config(self) -> dict[str, str]:
+        """The settings except the seed: jobs with the same config make one summary row."""
+        return {k: v for k, v in self.settings.items() if k != SEED}
 
     def name(self, several_sweeps: bool = False) -> str:
         """`job 3` (with its sweep directory when a report covers several), or the run directory."""
         if self.num is None:
             return str(self.path)
         return f"job {self.num} of {self.sweep}" if several_sweeps else f"job {self.num}"
+
+
+def format_overrides(settings: dict[str, str]) -> str:
+    """`{key: value}` as on the command line: `key=value ...`, or `defaults` when empty."""
+    return " ".join(f"{k}={v}" if v else k for k, v in settings.items()) or "defaults"
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -77,21 +85,18 @@ def expected_jobs(config: DictConfig) -> list[list[str]] | None:
     `config` is the sweep's composed config (as in multirun.yaml). None when the jobs cannot be
     known in advance: another sweeper, or a sweep that needs the config loader (glob choices).
     """
-    # The basic sweeper's own expansion, so job numbers match what it launches.
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
     if OmegaConf.select(config, "hydra.sweeper._target_") != BASIC_SWEEPER:
         return None
     params = OmegaConf.select(config, "hydra.sweeper.params")
     arguments = [f"{k}={v}" for k, v in (params or {}).items()]
     arguments += list(OmegaConf.select(config, "hydra.overrides.task") or [])
+    # The basic sweeper's own expansion, so that job numbers match what it launched. Sweep
+    # syntax the bare parser cannot expand (e.g. glob over options) raises: then only the
+    # jobs on disk are known.
     try:
         overrides = OverridesParser.create().parse_overrides(arguments)
         return BasicSweeper.split_arguments(overrides, None)[0]
-    except (
-        Exception
-    ):  # any sweep syntax the bare parser cannot expand: fall back to what is on disk
+    except Exception:
         return None
 
 

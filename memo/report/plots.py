@@ -52,40 +52,57 @@ def _figure(plt, summary: Summary, metric: str, emotions: list[str]):
     rows = [row for row in summary.rows if row.done]
     width = 0.8 / len(rows)
     fig, ax = plt.subplots(
-        figsize=(max(6.0, 0.25 * len(emotions) * len(rows) + 3), 4.5), layout="constrained"
+        figsize=(max(7.0, 0.2 * len(emotions) * len(rows) + 2), 5.0), layout="constrained"
     )
+    colors = _colors(len(rows))
     for i, row in enumerate(rows):
-        _bars(ax, row, i, len(rows), width, metric, emotions, summary.label(row))
+        _bars(ax, row, i, width, colors, metric, emotions)
     ax.set_xticks(range(len(emotions)), emotions)
     ax.set_ylim(0.0, 1.0)
-    ax.set_ylabel(f"test {metric}")
-    ax.set_title(f"test {metric} per emotion: mean ± std over seeds")
+    ax.set_ylabel(f"test {metric.upper()}")
+    ax.set_title(f"Test {metric.upper()} per emotion: mean ± std over seeds")
     ax.grid(axis="y", alpha=0.3)
-    handles, _ = ax.get_legend_handles_labels()
+    handles = [  # own patches: a bar's legend entry would copy its first bar's hatch
+        Patch(
+            facecolor=colors[i],
+            edgecolor="black",
+            label=f"{summary.label(row)} (n={len(row.done)})",
+        )
+        for i, row in enumerate(rows)
+    ]
     if any(row.target for row in rows):
-        target = Patch(facecolor="white", edgecolor="black", hatch=TARGET_HATCH)
-        target.set_label("held-out / few-shot emotion")
-        handles.append(target)
-    ax.legend(handles=handles, loc="outside right upper", fontsize="small")
+        handles.append(
+            Patch(facecolor="white", edgecolor="black", hatch=TARGET_HATCH, label="target emotion")
+        )
+    fig.legend(handles=handles, loc="outside lower center", ncols=3, fontsize="small")
     return fig
 
 
-def _bars(ax, row: Row, i: int, n: int, width: float, metric: str, emotions: list[str], label: str):
-    """Row `i` of `n`: its mean per emotion with a std error bar, its target emotion hatched."""
+def _colors(n: int) -> list:
+    """`n` distinct colours: matplotlib's categorical palettes, a continuous one beyond 20."""
+    from matplotlib import colormaps
+
+    if n <= 20:
+        palette = colormaps["tab10" if n <= 10 else "tab20"]
+        return [palette(i) for i in range(n)]
+    return [colormaps["turbo"](i / (n - 1)) for i in range(n)]
+
+
+def _bars(ax, row: Row, i: int, width: float, colors: list, metric: str, emotions: list[str]):
+    """Row `i`: its mean per emotion with a std error bar, its target emotion hatched."""
     stats = [row.stat(f"{metric}/{emotion}") for emotion in emotions]
     means = [s.mean if s else math.nan for s in stats]
     errors = [s.std if s and s.std is not None else 0.0 for s in stats]
-    offset = (i - (n - 1) / 2) * width
+    offset = (i - (len(colors) - 1) / 2) * width
     bars = ax.bar(
         [k + offset for k in range(len(emotions))],
         means,
         width,
         yerr=errors,
         capsize=2,
-        color=f"C{i % 10}",
+        color=colors[i],
         edgecolor="black",
         linewidth=0.5,
-        label=f"{label} (n={len(row.done)})",
     )
     if row.target in emotions:
         bars[emotions.index(row.target)].set_hatch(TARGET_HATCH)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from memo.report.jobs import STATUS_FILE, Job
+from memo.report.jobs import STATUS_FILE, Job, format_overrides
 
 HEADLINE = ("/avg", "/avg_seen", "/target")  # averages, seen-emotion averages, the target emotion
 
@@ -101,15 +101,26 @@ class Summary:
         return [job for job in self.jobs if job.status in ("failed", "interrupted")]
 
     @property
+    def swept(self) -> tuple[str, ...]:
+        """Override keys whose value differs between jobs, the seed included."""
+        keys = dict.fromkeys(k for job in self.jobs for k in job.settings)
+        return tuple(k for k in keys if len({job.settings.get(k) for job in self.jobs}) > 1)
+
+    def describe(self, job: Job) -> str:
+        """What sets `job` apart from the other jobs: its swept overrides."""
+        swept = self.swept or tuple(job.settings)
+        return format_overrides({k: v for k, v in job.settings.items() if k in swept})
+
+    @property
     def several_sweeps(self) -> bool:
         return len({job.sweep for job in self.jobs}) > 1
 
     def label(self, row: Row) -> str:
         """What sets `row` apart from the other rows, as `key=value` overrides."""
-        return _shown({k: row.config.get(k, "") for k in self.keys} if self.keys else row.config)
+        return format_overrides({k: row.config.get(k, "") for k in self.keys} or row.config)
 
     def _label(self, row: Row) -> list[str]:
-        return [row.config.get(k, "") for k in self.keys] if self.keys else [_shown(row.config)]
+        return [row.config.get(k, "") for k in self.keys] or [format_overrides(row.config)]
 
     def _key_header(self) -> list[str]:
         return list(self.keys) if self.keys else ["configuration"]
@@ -124,7 +135,8 @@ class Summary:
             "Test metrics, mean ± sample standard deviation over seeds; n: seeds with results.",
         ]
         if self.common:
-            lines.append("Common to all rows: " + " ".join(f"`{o}`" for o in _pairs(self.common)))
+            common = " ".join(f"`{o}`" for o in format_overrides(self.common).split())
+            lines.append(f"Common to all rows: {common}")
         keys = self._key_header()
         lines += ["", _md_row([*keys, "n", "seeds", *self.metrics])]
         lines.append(_md_row(["---"] * len(keys) + ["--:"] * (2 + len(self.metrics))))
@@ -140,8 +152,8 @@ class Summary:
     def _problem(self, job: Job, base: Path) -> str:
         where = f" (`{_relative(job.path / STATUS_FILE, base)}`)" if job.path else ""
         error = f": {job.error.splitlines()[0]}" if job.error else ""
-        overrides = job.shown_overrides or "defaults"
-        return f"- {job.name(self.several_sweeps)} (`{overrides}`): {job.status}{error}{where}"
+        name = job.name(self.several_sweeps)
+        return f"- {name} (`{self.describe(job)}`): {job.status}{error}{where}"
 
     def csv(self) -> str:
         """One line per row: config keys, n, seeds, failed jobs, then mean and std per metric."""
@@ -177,16 +189,8 @@ def manifest_csv(jobs: Sequence[Job], base: Path) -> str:
         name = job.num if job.num is not None and not several else job.name(several)
         path = _relative(job.path, base) if job.path else ""
         error = job.error.splitlines()[0] if job.error else ""
-        writer.writerow([name, job.status, job.shown_overrides, path, error])
+        writer.writerow([name, job.status, format_overrides(job.settings), path, error])
     return buffer.getvalue()
-
-
-def _pairs(config: dict[str, str]) -> list[str]:
-    return [f"{k}={v}" if v else k for k, v in config.items()]
-
-
-def _shown(config: dict[str, str]) -> str:
-    return " ".join(_pairs(config)) or "defaults"
 
 
 def _md_row(cells: Sequence[str]) -> str:

@@ -1,0 +1,200 @@
+"""Sweeps end to end (`python run.py -m`): job directories, failures, summary, report, launchers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, read_metrics, run_cli
+from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from memo.errors import MemoError
+from memo.sweep import torch_threads
+
+TINY = ["dataset.scale=0.03", "trainer.epochs=1", "trainer.progress=false", "regime=zsl"]
+# `-m` last: run_cli puts its path overrides first, and Hydra's parser takes flags before or after
+# all the overrides, not between them.
+MULTIRUN = "-m"
+
+
+def sweep_dir(tmp_path: Path) -> Path:
+    """The one sweep directory under `tmp_path/multirun`."""
+    sweeps = [p.parent for p in (tmp_path / "multirun").glob("*/*/multirun.yaml")]
+    assert len(sweeps) == 1, sweeps
+    return sweeps[0]
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def status(job_dir: Path) -> dict:
+    return json.loads((job_dir / "status.json").read_text())
+
+
+def report(*args: str) -> subprocess.CompletedProcess:
+    """`python -m memo.report args` in a subprocess."""
+    command = [sys.executable, "-m", "memo.report", *args]
+    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+
+
+def hparams(sweep: Path) -> dict[str, dict]:
+    """TensorBoard runs under `sweep` and the hyperparameters each recorded."""
+    runs = EventMultiplexer().AddRunsFromDirectory(str(sweep))
+    runs.Reload()
+    found = {}
+    for run, tags in runs.PluginRunToTagToContent("hparams").items():
+        start = tags["_hparams_/session_start_info"]
+        info = plugin_data_pb2.HParamsPluginData.FromString(start).session_start_info
+        found[run] = {k: v.string_value or v.number_value for k, v in info.hparams.items()}
+    return found
+
+
+def test_sweep_runs_every_job_and_summarises_over_seeds(tmp_path):
+    run_cli([*TINY, "regime.emotion=fear,sad", "seed=0,1", MULTIRUN], tmp_path)
+    sweep = sweep_dir(tmp_path)
+
+    # Job <n> is the n-th combination, emotions outermost; the manifest says which is which.
+    expected = [("fear", 0), ("fear", 1), ("sad", 0), ("sad", 1)]
+    manifest = read_csv(sweep / "manifest.csv")
+    assert [row["job"] for row in manifest] == ["0", "1", "2", "3"]
+    metrics = {}
+    for num, (emotion, seed) in enumerate(expected):
+        metrics[num] = read_metrics(sweep / str(num))
+        assert (metrics[num]["target_emotion"], metrics[num]["seed"]) == (emotion, seed)
+        assert f"regime.emotion={emotion} seed={seed}" in manifest[num]["overrides"]
+        assert manifest[num]["status"] == status(sweep / str(num))["status"] == "completed"
+
+    # One row per emotion, mean and sample std over the two seeds of the headline metrics.
+    rows = read_csv(sweep / "summary.csv")
+    assert [(r["regime.emotion"], r["n"], r["seeds"]) for r in rows] == [
+        ("fear", "2", "0 1"),
+        ("sad", "2", "0 1"),
+    ]
+    headline = [m for m in metrics[0]["test"] if m.endswith(("/avg", "/avg_seen", "/target"))]
+    assert {"wa/avg", "wa/avg_seen", "wa/target", "auc/target"} <= set(headline)
+    for row, jobs in zip(rows, ([0, 1], [2, 3]), strict=True):
+        for metric in headline:
+            values = [metrics[j]["test"][metric] for j in jobs]
+            assert float(row[f"{metric} mean"]) == pytest.approx(statistics.fmean(values))
+            assert float(row[f"{metric} std"]) == pytest.approx(statistics.stdev(values))
+    markdown = (sweep / "summary.md").read_text()
+    assert "| regime.emotion | n | seeds | wa/avg |" in markdown
+    assert "| fear | 2 | 0, 1 |" in markdown and "`regime=zsl`" in markdown
+
+    # TensorBoard over the sweep: every job its own run, with the swept values as hparams.
+    found = hparams(sweep)
+    assert set(found) == {f"{n}/tb" for n in range(4)}
+    for num, (emotion, seed) in enumerate(expected):
+        assert found[f"{num}/tb"]["target_emotion"] == emotion
+        assert found[f"{num}/tb"]["seed"] == seed
+
+
+@pytest.fixture(scope="module")
+def failing_sweep(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
+    """A sweep whose job 1 asks for an emotion MOSEI does not have."""
+    tmp_path = tmp_path_factory.mktemp("failing")
+    result = run_cli([*TINY, "regime.emotion=fear,joyful", MULTIRUN], tmp_path, check=False)
+    return result, sweep_dir(tmp_path)
+
+
+def test_a_failing_job_is_recorded_and_fails_the_sweep_at_the_end(failing_sweep):
+    result, sweep = failing_sweep
+    assert result.returncode != 0
+    assert "1 of 2 sweep jobs failed" in result.stderr
+    assert "job 1 (regime.emotion=joyful): config key 'regime.emotion'" in result.stderr
+
+    failed = status(sweep / "1")
+    assert failed["status"] == "failed" and "joyful" in failed["error"]
+    assert "Traceback" in failed["traceback"] and "MemoError" in failed["traceback"]
+    assert not (sweep / "1" / "metrics.json").exists()
+    assert status(sweep / "0")["status"] == "completed"
+    assert read_metrics(sweep / "0")["target_emotion"] == "fear"
+
+    rows = {row["regime.emotion"]: row for row in read_csv(sweep / "summary.csv")}
+    assert (rows["fear"]["n"], rows["fear"]["failed"]) == ("1", "0")
+    assert (rows["joyful"]["n"], rows["joyful"]["failed"], rows["joyful"]["wa/avg mean"]) == (
+        "0",
+        "1",
+        "",
+    )
+    markdown = (sweep / "summary.md").read_text()
+    assert "2 jobs: 1 completed, 1 failed." in markdown
+    assert "- job 1 (`regime.emotion=joyful`): failed: config key" in markdown
+    assert "`1/status.json`" in markdown
+
+
+def test_report_recreates_the_summary_from_the_run_directories(failing_sweep, tmp_path):
+    _, sweep = failing_sweep
+    copy = shutil.copytree(sweep, tmp_path / "sweep")
+    for name in ("summary.md", "summary.csv", "manifest.csv", "plot_wa.png"):
+        (copy / name).unlink()
+
+    result = report(str(copy))
+    assert result.returncode == 0, result.stderr
+    for name in ("summary.md", "summary.csv", "manifest.csv"):
+        assert (copy / name).read_text() == (sweep / name).read_text(), name
+    assert result.stdout == (sweep / "summary.md").read_text()
+    for metric in ("wa", "f1", "auc"):
+        assert (copy / f"plot_{metric}.png").read_bytes().startswith(b"\x89PNG")
+        assert (copy / f"plot_{metric}.png").stat().st_size > 10_000
+
+    # An incomplete sweep: job 0 lost its metrics (killed), job 1 never started.
+    (copy / "0" / "metrics.json").unlink()
+    shutil.rmtree(copy / "1")
+    result = report(str(copy), "--no-plots")
+    assert result.returncode == 0, result.stderr
+    assert "incomplete: 2 of 2 jobs have no results" in result.stderr
+    assert "- job 0 (`regime.emotion=fear`): incomplete: no metrics.json" in result.stdout
+    assert "- job 1 (`regime.emotion=joyful`): not started" in result.stdout
+    assert [row["status"] for row in read_csv(copy / "manifest.csv")] == [
+        "incomplete",
+        "not started",
+    ]
+
+
+def test_report_of_nothing_says_so(tmp_path):
+    result = report(str(tmp_path))
+    assert result.returncode == 2
+    assert f"error: no runs or sweeps under {tmp_path}" in result.stderr
+
+
+def test_parallel_launcher_runs_jobs_at_once(tmp_path):
+    run_cli(["hydra/launcher=parallel", *TINY, "regime.emotion=fear,sad", MULTIRUN], tmp_path)
+    sweep = sweep_dir(tmp_path)
+    jobs = [status(sweep / str(n)) for n in range(2)]
+    assert [job["status"] for job in jobs] == ["completed", "completed"]
+    assert jobs[0]["pid"] != jobs[1]["pid"]  # two worker processes ...
+    starts = [datetime.fromisoformat(job["started"]) for job in jobs]
+    ends = [datetime.fromisoformat(job["ended"]) for job in jobs]
+    assert max(starts) < min(ends)  # ... running at the same time
+    # n_jobs=2: each job gets half the cores as torch threads.
+    assert [job["torch_threads"] for job in jobs] == [torch_threads(None, {"n_jobs": 2})] * 2
+    assert [row["n"] for row in read_csv(sweep / "summary.csv")] == ["1", "1"]
+
+
+@pytest.mark.parametrize(
+    ("setting", "launcher", "expected"),
+    [
+        (3, {"n_jobs": 2}, 3),  # set explicitly: wins
+        (None, None, None),  # basic launcher: torch's default
+        (None, {"cpus_per_task": 4}, 4),  # submitit
+        (None, {"n_jobs": 10_000}, 1),  # more jobs than cores: one thread each
+    ],
+)
+def test_torch_threads_per_job(setting, launcher, expected):
+    assert torch_threads(setting, launcher) == expected
+
+
+def test_torch_threads_rejects_nonsense():
+    with pytest.raises(MemoError, match="trainer.threads"):
+        torch_threads(0, None)
