@@ -151,3 +151,14 @@ def test_missing_emotion_and_bad_fraction():
     with pytest.raises(MemoError, match="regime.fraction"):
         apply_regime(mosei(), regime(name="fsl", emotion="fear", fraction=0,
                                      authors_off_by_one=False))  # fmt: skip
+
+
+def test_unaligned_iemocap_cannot_take_the_aligned_extras():
+    corpus = iemocap()
+    long = corpus.splits["test"]
+    unaligned = Split(long.text, np.zeros((len(long), 7, 4), np.float32), long.vision,
+                      long.labels, long.emotions)  # fmt: skip
+    splits = {**corpus.splits, "test": unaligned}
+    corpus = Corpus("iemocap", "files", "unaligned", splits, corpus.extras)
+    with pytest.raises(MemoError, match="needs dataset.aligned=true"):
+        apply_regime(corpus, regime(name="zsl", emotion="excited"))

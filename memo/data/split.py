@@ -66,6 +66,14 @@ def concat(first: Split, second: Split) -> Split:
 
     A sample gets 0 for every emotion its own split did not label.
     """
+    for name in MODALITIES:
+        a, b = getattr(first, name).shape[1:], getattr(second, name).shape[1:]
+        if a != b:
+            raise MemoError(
+                f"cannot add samples with {name} of shape (T, D) = {b} to a split with {a}; "
+                "IEMOCAP's extra emotions are aligned to 20 steps, so zero-/few-shot on IEMOCAP "
+                "needs dataset.aligned=true"
+            )
     emotions = first.emotions + tuple(e for e in second.emotions if e not in first.emotions)
 
     def widen(split: Split) -> np.ndarray:
