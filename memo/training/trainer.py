@@ -9,13 +9,14 @@ path, shared by `fit` and the benchmark.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import random
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,6 +169,96 @@ def pos_weight(labels: np.ndarray) -> torch.Tensor:
     return torch.as_tensor(weights, dtype=torch.float32)
 
 
+def _snapshot(value: Any) -> Any:
+    """A copy of a checkpoint's containers with every tensor copied to the host, detached."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {k: _snapshot(v) for k, v in value.items()}
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a named tuple
+        return type(value)(*(_snapshot(v) for v in value))
+    if isinstance(value, (list, tuple)):
+        return type(value)(_snapshot(v) for v in value)
+    return value
+
+
+class CheckpointWriter:
+    """Writes checkpoints in a background thread, one batch of files at a time, in order.
+
+    `save` takes an in-memory snapshot (host copies of the tensors: training can go on
+    changing the originals) and returns; the files are serialised and written atomically
+    while the next epoch runs. `wait` blocks until the files are on disk and re-raises a
+    failed write. Used as a context manager, it waits on exit.
+    """
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def save(self, paths: list[Path], checkpoint: dict[str, Any]) -> None:
+        """Write `checkpoint` to each of `paths`, in order, after the previous save."""
+        self.wait()
+        snapshot = _snapshot(checkpoint)
+
+        def write() -> None:
+            try:
+                for path in paths:
+                    save_checkpoint(path, snapshot)
+            except BaseException as error:  # re-raised by wait() in the training thread
+                self._error = error
+
+        self._thread = threading.Thread(target=write, name="memo-checkpoint")
+        self._thread.start()
+
+    def wait(self) -> None:
+        """Block until the last save is on disk; raise its error, if any."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    def __enter__(self) -> CheckpointWriter:
+        return self
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: Any) -> None:
+        if exc_type is None:
+            self.wait()
+            return
+        try:  # an exception is already on its way: report a failed write, do not mask it
+            self.wait()
+        except Exception as error:
+            log.error("writing a checkpoint failed: %s", error)
+
+
+@dataclass
+class Run:
+    """What one training run carries from epoch to epoch (see `Trainer.prepare`)."""
+
+    train: DeviceSplit
+    valid: DeviceSplit
+    vectors: torch.Tensor
+    criterion: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    generator: torch.Generator
+    state: TrainState
+    best_weights: dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    """One epoch's losses and metrics, and where its wall time went (seconds by phase)."""
+
+    epoch: int
+    train_loss: float
+    train_metrics: dict[str, float]
+    valid: Evaluation
+    improved: bool
+    timings: dict[str, float]
+
+
 class Trainer:
     """Fits one model on one train/valid pair and evaluates it; owns no data loading."""
 
@@ -197,16 +288,50 @@ class Trainer:
         self.show_progress = show_progress
         self.target = target  # the zero-/few-shot emotion, reported apart from the others
         self.autocast_dtype = PRECISIONS[str(config.precision)]
+        self.checkpoints = CheckpointWriter()
+        # Optional torch.compile of the forward pass (`trainer.compile`, off by default: it
+        # did not help these models on CPU; see the README's Performance section).
+        # The compiled module shares the model's parameters; state dicts are unaffected.
+        self.forward: Callable[..., torch.Tensor] = self.model
+        if bool(config.get("compile", False)):
+            self.forward = torch.compile(self.model)
 
-    def _autocast(self) -> torch.autocast:
-        return torch.autocast(
-            self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None
-        )
+    @property
+    def eval_batch_size(self) -> int:
+        """Samples per evaluation batch: the training batch size or the device's minimum."""
+        floor = EVAL_BATCH.get(self.device.type, EVAL_BATCH_DEFAULT)
+        return max(int(self.config.batch_size), floor)
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
 
     def _logits(self, data: DeviceSplit, index: torch.Tensor, vectors: torch.Tensor):
         with self._autocast():
-            logits = self.model(data.text[index], data.audio[index], data.vision[index], vectors)
+            logits = self.forward(data.text[index], data.audio[index], data.vision[index], vectors)
         return logits.float()
+
+    def prepare(self, train: Split, valid: Split, resume: dict[str, Any] | None = None) -> Run:
+        """Put the splits on the device and build the optimiser, scheduler and state; with
+        `resume` (a `last.pt` checkpoint), restore them as they were after its epoch."""
+        config = self.config
+        train_data = DeviceSplit.from_split(train, self.device)
+        valid_data = DeviceSplit.from_split(valid, self.device)
+        criterion = nn.BCEWithLogitsLoss(pos_weight=pos_weight(train.labels).to(self.device))
+        optimizer = instantiate(config.optimizer)(self.model.parameters())
+        scheduler = instantiate(config.scheduler)(optimizer)
+        generator = torch.Generator().manual_seed(torch.initial_seed())
+        state = TrainState()
+        best_weights = self._copy_weights()
+        if resume is not None:
+            best_weights = self._restore(resume, optimizer, scheduler, generator, state)
+            log.info("resumed after epoch %d (best epoch %d)", state.epoch, state.best_epoch)
+        vectors = self.vectors(train.emotions)
+        return Run(
+            train_data, valid_data, vectors, criterion, optimizer, scheduler, generator, state,
+            best_weights,
+        )  # fmt: skip
 
     def fit(self, train: Split, valid: Split, resume: dict[str, Any] | None = None) -> TrainState:
         """Train with early stopping on the validation selection metric; best weights loaded.
@@ -216,86 +341,111 @@ class Trainer:
         equals an uninterrupted run's. SIGINT/SIGTERM stop after the current batch; the
         `last.pt` of the previous epoch is kept for resuming.
         """
-        config = self.config
-        model = self.model
-        train_data = DeviceSplit.from_split(train, self.device)
-        valid_data = DeviceSplit.from_split(valid, self.device)
-        vectors = self.vectors(train.emotions)
-        criterion = nn.BCEWithLogitsLoss(pos_weight=pos_weight(train.labels).to(self.device))
-        optimizer = instantiate(config.optimizer)(model.parameters())
-        scheduler = instantiate(config.scheduler)(optimizer)
-        generator = torch.Generator().manual_seed(torch.initial_seed())
-        state = TrainState()
-        best_weights = copy.deepcopy(model.state_dict())
-        if resume is not None:
-            best_weights = self._restore(resume, optimizer, scheduler, generator, state)
-            log.info("resumed after epoch %d (best epoch %d)", state.epoch, state.best_epoch)
-
-        with StopOnSignal() as stop:
-            for epoch in range(state.epoch + 1, int(config.epochs) + 1):
-                if state.bad_epochs >= int(config.early_stop):
+        run = self.prepare(train, valid, resume)
+        early_stop = int(self.config.early_stop)
+        with StopOnSignal() as stop, self.checkpoints:
+            for epoch in range(run.state.epoch + 1, int(self.config.epochs) + 1):
+                if run.state.bad_epochs >= early_stop:
                     break
-                started = time.perf_counter()
-                train_loss, train_metrics = self._train_epoch(
-                    epoch, train_data, vectors, criterion, optimizer, generator, stop
-                )
-                result = self.evaluate(valid_data, criterion, vectors)
-                scheduler.step(result.loss)
-                improved = state.update(epoch, result.metrics[self.task.selection_key])
-                if improved:
-                    best_weights = copy.deepcopy(model.state_dict())
-                lr = optimizer.param_groups[0]["lr"]
-                seconds = time.perf_counter() - started
-                state.history.append(
-                    {
-                        "epoch": epoch,
-                        "train_loss": train_loss,
-                        "valid_loss": result.loss,
-                        "valid_selection": result.metrics[self.task.selection_key],
-                        "lr": lr,
-                        "seconds": seconds,
-                    }  # fmt: skip
-                )
-                self.logger.scalars("train", {"loss": train_loss, "lr": lr, **train_metrics}, epoch)
-                self.logger.scalars("valid", {"loss": result.loss, **result.metrics}, epoch)
-                log.info(
-                    "epoch %d  train loss %.4f  valid loss %.4f  valid %s %.4f%s  (%.1fs)",
-                    epoch, train_loss, result.loss, self.task.selection_key,
-                    result.metrics[self.task.selection_key], "  *best*" if improved else "",
-                    seconds,
-                )  # fmt: skip
-                # best.pt before last.pt: a kill between the two only repeats this epoch.
-                checkpoint = self._checkpoint(optimizer, scheduler, generator, state, train)
-                if improved:
-                    save_checkpoint(self.checkpoint_dir / "best.pt", checkpoint)
-                save_checkpoint(self.checkpoint_dir / "last.pt", checkpoint)
-                if state.bad_epochs >= int(config.early_stop):
-                    log.info("early stop: no better valid %s for %d epochs",
-                             self.task.selection_key, state.bad_epochs)  # fmt: skip
-        model.load_state_dict(best_weights)
-        return state
+                self.run_epoch(run, epoch, stop)
+        self.model.load_state_dict(run.best_weights)
+        return run.state
 
-    def _train_epoch(self, epoch, data, vectors, criterion, optimizer, generator, stop):
-        """One pass over the training data in a random order; returns loss and metrics.
+    def run_epoch(self, run: Run, epoch: int, stop: StopOnSignal | None = None) -> EpochResult:
+        """One epoch: train, validate, step the scheduler, track the best weights, log to
+        TensorBoard and the log, and queue best.pt (if improved) and last.pt for writing."""
+        stop = stop if stop is not None else StopOnSignal()
+        state = run.state
+        clock = time.perf_counter
+        started = clock()
+        train_loss, train_scores, train_labels = self._train_pass(epoch, run, stop)
+        trained = clock()
+        train_metrics = self._metrics(train_labels, train_scores, run.train.emotions)
+        scored = clock()
+        valid_loss, valid_scores, valid_labels = self._predict(
+            run.valid, run.criterion, run.vectors
+        )
+        validated = clock()
+        result = Evaluation(
+            valid_loss,
+            valid_scores,
+            valid_labels,
+            self._metrics(valid_labels, valid_scores, run.valid.emotions),
+        )
+        valid_scored = clock()
+        selection = result.metrics[self.task.selection_key]
+        run.scheduler.step(result.loss)
+        improved = state.update(epoch, selection)
+        if improved:
+            run.best_weights = self._copy_weights()
+        lr = run.optimizer.param_groups[0]["lr"]
+        seconds = clock() - started
+        state.history.append(
+            {
+                "epoch": epoch,
+                "train_loss": train_loss,
+                "valid_loss": result.loss,
+                "valid_selection": selection,
+                "lr": lr,
+                "seconds": seconds,
+            }  # fmt: skip
+        )
+        self.logger.scalars("train", {"loss": train_loss, "lr": lr, **train_metrics}, epoch)
+        self.logger.scalars("valid", {"loss": result.loss, **result.metrics}, epoch)
+        log.info(
+            "epoch %d  train loss %.4f  valid loss %.4f  valid %s %.4f%s  (%.1fs)",
+            epoch, train_loss, result.loss, self.task.selection_key, selection,
+            "  *best*" if improved else "", seconds,
+        )  # fmt: skip
+        logged = clock()
+        # best.pt before last.pt: a kill between the two only repeats this epoch.
+        checkpoint = self._checkpoint(run, run.train.emotions)
+        paths = [self.checkpoint_dir / "best.pt"] if improved else []
+        self.checkpoints.save([*paths, self.checkpoint_dir / "last.pt"], checkpoint)
+        if state.bad_epochs >= int(self.config.early_stop):
+            log.info("early stop: no better valid %s for %d epochs",
+                     self.task.selection_key, state.bad_epochs)  # fmt: skip
+        finished = clock()
+        timings = {
+            "train": trained - started,
+            "train_metrics": scored - trained,
+            "valid": validated - scored,
+            "valid_metrics": valid_scored - validated,
+            "logging": logged - valid_scored,
+            "checkpoint": finished - logged,
+            "epoch": finished - started,
+        }
+        return EpochResult(epoch, train_loss, train_metrics, result, improved, timings)
 
-        Losses and outputs stay on the device and are moved once, at the end of the epoch.
-        """
-        model, config = self.model, self.config
-        model.train()
-        batch_size = int(config.batch_size)
-        order = torch.randperm(len(data), generator=generator).to(self.device)
-        losses, outputs = [], []
-        batches = range(0, len(data), batch_size)
+    def _batches(self, count: int, batch_size: int, epoch: int) -> Iterator[int]:
+        starts = range(0, count, batch_size)
         if self.show_progress:
-            batches = tqdm(batches, desc=f"epoch {epoch}", leave=False, unit="batch")
-        for start in batches:
+            return iter(tqdm(starts, desc=f"epoch {epoch}", leave=False, unit="batch"))
+        return iter(starts)
+
+    def _train_pass(self, epoch: int, run: Run, stop: StopOnSignal):
+        """One pass over the training data in a random order: (loss, scores, labels).
+
+        No host synchronisation per batch: losses and logits stay on the device and are
+        moved once, at the end of the epoch, where a non-finite loss is reported.
+        """
+        model, data, optimizer = self.model, run.train, run.optimizer
+        model.train()
+        batch_size = int(self.config.batch_size)
+        clip = self.config.clip_grad_norm
+        clip = None if clip is None else float(clip)
+        parameters = [p for p in model.parameters() if p.requires_grad]
+        criterion, vectors, labels = run.criterion, run.vectors, data.labels
+        order = torch.randperm(len(data), generator=run.generator).to(self.device)
+        losses, outputs = [], []
+        for start in self._batches(len(data), batch_size, epoch):
             index = order[start : start + batch_size]
             logits = self._logits(data, index, vectors)
-            loss = criterion(logits, data.labels[index])
+            loss = criterion(logits, labels[index])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if config.clip_grad_norm is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), float(config.clip_grad_norm))
+            if clip is not None:
+                nn.utils.clip_grad_norm_(parameters, clip)
             optimizer.step()
             losses.append(loss.detach())
             outputs.append(logits.detach())
@@ -305,30 +455,36 @@ class Trainer:
                     "holds the previous epoch: run the same command with resume=true to continue"
                 )
         batch_losses = torch.stack(losses)
-        finite = torch.isfinite(batch_losses)
-        if not bool(finite.all()):
-            first = int((~finite).nonzero()[0])
+        sizes = torch.full_like(batch_losses, batch_size)
+        sizes[-1] = len(data) - batch_size * (len(losses) - 1)
+        # One transfer: the epoch's losses, its loss, and the scores.
+        scores = torch.sigmoid(torch.cat(outputs))
+        loss_sum = (batch_losses * sizes).sum().reshape(1)
+        host = torch.cat([batch_losses, loss_sum]).cpu().numpy()
+        finite = np.isfinite(host[:-1])
+        if not finite.all():
+            first = int(np.flatnonzero(~finite)[0])
             raise MemoError(
-                f"non-finite training loss ({float(batch_losses[first])}) in epoch {epoch}, batch "
+                f"non-finite training loss ({float(host[first])}) in epoch {epoch}, batch "
                 f"{first + 1} of {len(losses)}; checkpoints/last.pt holds the weights from before "
                 "this epoch (try a lower trainer.lr, or check the features for extreme values)"
             )
-        sizes = torch.full_like(batch_losses, batch_size)
-        sizes[-1] = len(data) - batch_size * (len(losses) - 1)
-        train_loss = float((batch_losses * sizes).sum()) / len(data)
-        scores = torch.sigmoid(torch.cat(outputs)).cpu().numpy()
-        labels = data.labels[order].cpu().numpy()
-        return train_loss, self._metrics(labels, scores, data.emotions)
+        train_loss = float(host[-1]) / len(data)
+        return train_loss, scores.cpu().numpy(), labels[order].cpu().numpy()
 
-    def _checkpoint(self, optimizer, scheduler, generator, state: TrainState, train: Split):
+    def _copy_weights(self) -> dict[str, torch.Tensor]:
+        """A copy of the model's weights on its device (cheaper than deepcopy)."""
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def _checkpoint(self, run: Run, emotions: tuple[str, ...]) -> dict[str, Any]:
         return {
             **self.checkpoint_meta,
             "model": self.model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "emotions": list(train.emotions),
-            "state": state.as_dict(),
-            "rng": {"torch": torch.get_rng_state(), "shuffle": generator.get_state()},
+            "optimizer": run.optimizer.state_dict(),
+            "scheduler": run.scheduler.state_dict(),
+            "emotions": list(emotions),
+            "state": run.state.as_dict(),
+            "rng": {"torch": torch.get_rng_state(), "shuffle": run.generator.get_state()},
             "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
         }
 
@@ -345,7 +501,7 @@ class Trainer:
         best = self.checkpoint_dir / "best.pt"
         if state.best_epoch and best.is_file():
             return load_checkpoint(best)["model"]
-        return copy.deepcopy(self.model.state_dict())
+        return self._copy_weights()
 
     def _metrics(self, labels: np.ndarray, scores: np.ndarray, emotions) -> dict[str, float]:
         return evaluate(
@@ -359,19 +515,27 @@ class Trainer:
         )
 
     @torch.no_grad()
-    def evaluate(
-        self, data: DeviceSplit, criterion: nn.Module | None, vectors: torch.Tensor
-    ) -> Evaluation:
-        """Scores and metrics of the current model on `data` (eval mode, one host transfer)."""
+    def _predict(self, data: DeviceSplit, criterion: nn.Module | None, vectors: torch.Tensor):
+        """(loss, sigmoid scores, labels) of the current model on `data`, eval mode; the
+        loss and the scores reach the host in one transfer."""
         self.model.eval()
-        batch = max(int(self.config.batch_size), 256)
+        batch = self.eval_batch_size
         index = torch.arange(len(data), device=self.device)
         logits = torch.cat(
             [self._logits(data, index[s : s + batch], vectors) for s in range(0, len(data), batch)]
         )
-        loss = float(criterion(logits, data.labels)) if criterion is not None else math.nan
-        scores = torch.sigmoid(logits).cpu().numpy()
-        labels = data.labels.cpu().numpy()
+        scores = torch.sigmoid(logits)
+        if criterion is None:
+            return math.nan, scores.cpu().numpy(), data.labels.cpu().numpy()
+        loss = criterion(logits, data.labels).reshape(1, 1).expand(1, scores.shape[1])
+        host = torch.cat([scores, loss]).cpu().numpy()
+        return float(host[-1, 0]), host[:-1], data.labels.cpu().numpy()
+
+    def evaluate(
+        self, data: DeviceSplit, criterion: nn.Module | None, vectors: torch.Tensor
+    ) -> Evaluation:
+        """Scores and metrics of the current model on `data` (eval mode, one host transfer)."""
+        loss, scores, labels = self._predict(data, criterion, vectors)
         return Evaluation(loss, scores, labels, self._metrics(labels, scores, data.emotions))
 
     def test(self, split: Split, trained: tuple[str, ...]) -> Evaluation:

@@ -1,0 +1,120 @@
+"""The benchmark runs end to end at a tiny size and writes the documented JSON; the trainer's
+performance plumbing (one-epoch method, background checkpoints) keeps its behaviour."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from conftest import CLI_ENV, ROOT, compose_config
+
+from memo.data.split import Split
+from memo.training.checkpoints import load_checkpoint
+from memo.training.tensorboard import TensorBoardLogger
+from memo.training.trainer import CheckpointWriter, TaskSpec, Trainer
+
+RESULT_KEYS = {
+    "model", "precision", "scale", "seq_len", "batch_size", "device", "threads", "sizes",
+    "train_samples_per_s", "eval_samples_per_s", "epoch_s", "floor_s", "overhead",
+    "floor_train_samples_per_s", "floor_eval_samples_per_s", "phases_s", "peak_rss_mb",
+    "peak_gpu_mb", "reps",
+}  # fmt: skip
+PHASES = {"train", "train_metrics", "valid", "valid_metrics", "test", "test_metrics", "logging",
+          "checkpoint", "checkpoint_write_wait", "epoch"}  # fmt: skip
+
+
+def test_benchmark_smoke(tmp_path):
+    out = tmp_path / "bench.json"
+    command = [
+        sys.executable, "-m", "memo.bench", "--scale", "0.01", "--epochs", "2", "--models",
+        "eea", "--precisions", "fp32", "--threads", "1", "--warmup-batches", "1",
+        "--out", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=ROOT, env=CLI_ENV, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert {"command", "machine", "settings", "results", "bf16_speedup", "targets"} <= set(report)
+    assert {"device", "torch", "cores", "OMP_NUM_THREADS"} <= set(report["machine"])
+    (row,) = report["results"]
+    assert set(row) >= RESULT_KEYS
+    assert (row["model"], row["precision"], row["epochs_measured"]) == ("eea", "fp32", 2)
+    assert row["sizes"] == {"train": 153, "valid": 23, "test": 48}
+    assert set(row["phases_s"]) >= PHASES
+    assert row["train_samples_per_s"] > 0 and row["eval_samples_per_s"] > 0
+    assert row["epoch_s"] > 0 and row["floor_s"] > 0 and row["overhead"] > 0
+    assert row["overhead_cpu"] > 0
+    assert row["peak_rss_mb"] > 0 and row["peak_gpu_mb"] is None
+    assert "| eea | fp32 |" in done.stdout  # the printed table
+
+
+def tiny_split(n: int = 40) -> Split:
+    rng = np.random.default_rng(0)
+    labels = (rng.random((n, 2)) < 0.5).astype(np.float32)
+    features = rng.standard_normal((n, 3, 4)).astype(np.float32)
+    return Split(features, features, features, labels, ("a", "b"))
+
+
+class Linear(torch.nn.Module):
+    modalities = "t"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 2)
+
+    def forward(self, text, audio, vision, emotion_vectors):
+        return self.linear(text[:, -1])
+
+
+def make_trainer(tmp_path, epochs: int = 3) -> Trainer:
+    config = compose_config(["trainer.batch_size=16", f"trainer.epochs={epochs}"]).trainer
+    return Trainer(
+        Linear(), lambda emotions: torch.zeros(len(emotions), 4), config,
+        TaskSpec(("wa", "f1", "auc"), True, "wa"), tmp_path, torch.device("cpu"),
+        TensorBoardLogger(tmp_path / "tb"), {"dims": {}}, show_progress=False,
+    )  # fmt: skip
+
+
+def test_run_epoch_is_what_fit_runs(tmp_path):
+    torch.manual_seed(0)
+    fitted = make_trainer(tmp_path / "fit")
+    state = fitted.fit(tiny_split(), tiny_split())
+    torch.manual_seed(0)
+    stepped = make_trainer(tmp_path / "step")
+    run = stepped.prepare(tiny_split(), tiny_split())
+    results = [stepped.run_epoch(run, epoch) for epoch in (1, 2, 3)]
+    stepped.checkpoints.wait()
+    assert [r.train_loss for r in results] == [h["train_loss"] for h in state.history]
+    assert [r.valid.loss for r in results] == [h["valid_loss"] for h in state.history]
+    assert {"train", "valid", "train_metrics", "valid_metrics", "logging", "checkpoint",
+            "epoch"} <= set(results[0].timings)  # fmt: skip
+    for folder in ("fit", "step"):
+        last = load_checkpoint(tmp_path / folder / "checkpoints" / "last.pt")
+        assert last["state"]["epoch"] == 3
+    first = load_checkpoint(tmp_path / "fit" / "checkpoints" / "last.pt")["model"]
+    second = load_checkpoint(tmp_path / "step" / "checkpoints" / "last.pt")["model"]
+    assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_checkpoints_hold_the_weights_of_their_epoch_not_later_ones(tmp_path):
+    """The background writer snapshots tensors: training on does not change a queued file."""
+    weights = torch.zeros(1000)
+    writer = CheckpointWriter()
+    writer.save([tmp_path / "a.pt", tmp_path / "b.pt"], {"model": {"w": weights}})
+    weights += 1  # the next epoch trains in place while the file is being written
+    writer.wait()
+    for name in ("a.pt", "b.pt"):
+        assert torch.equal(load_checkpoint(tmp_path / name)["model"]["w"], torch.zeros(1000))
+
+
+def test_a_failed_checkpoint_write_is_raised(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    writer = CheckpointWriter()
+    writer.save([blocker / "last.pt"], {"model": {}})
+    with pytest.raises(OSError):
+        writer.wait()
+    writer.wait()  # reported once
