@@ -77,6 +77,13 @@ def _median(values: list[float]) -> float:
     return float(statistics.median(values)) if values else float("nan")
 
 
+def _quartiles(values: list[float]) -> list[float]:
+    if len(values) < 2:
+        return [values[0], values[0]] if values else []
+    quartiles = statistics.quantiles(values, n=4)
+    return [quartiles[0], quartiles[2]]
+
+
 def _sizes(scale: float) -> dict[str, int]:
     return {split: max(8, round(n * scale)) for split, n in MOSEI_SIZES.items()}
 
@@ -337,15 +344,19 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         reps = []
         peak_rss = peak_gpu = None
         for rep in range(spec["epochs"]):
+            # Full epoch and floor side by side; their order alternates from the second
+            # pair on, so that a slow-down that comes and goes favours neither.
+            floor = None
+            if spec["floor"] and rep % 2:
+                floor = bench.floor(bench.train_batches, bench.eval_batches)
             full = bench.full_epoch()
             if peak_rss is None:  # the trainer's own peak, before the floor's batch copies
                 peak_rss = _peak_rss_mb()
                 if bench.device.type == "cuda":
                     peak_gpu = torch.cuda.max_memory_allocated(bench.device) / 2**20
-            floor = None
-            if spec["floor"]:
-                if rep == 0:
-                    bench.make_batches()
+            if spec["floor"] and rep == 0:
+                bench.make_batches()
+            if spec["floor"] and not rep % 2:
                 floor = bench.floor(bench.train_batches, bench.eval_batches)
             reps.append({"full": full, "floor": floor})
         side_by_side = None
@@ -388,6 +399,10 @@ def summarise(spec, sizes, reps, bench, setup_s, peak_rss, peak_gpu) -> dict[str
             floor_train_samples_per_s=sizes["train"] / _median([f["train"] for f in floors]),
             floor_eval_samples_per_s=evaluated / _median([f["eval"] for f in floors]),
             overhead=_median([r["full"]["epoch"] / r["floor"]["epoch"] for r in reps]),
+            # quartiles of the per-pair ratios, and all epochs' time over all floors' time
+            overhead_quartiles=_quartiles([r["full"]["epoch"] / r["floor"]["epoch"] for r in reps]),
+            overhead_pooled=sum(r["full"]["epoch"] for r in reps)
+            / sum(r["floor"]["epoch"] for r in reps),
             # process CPU time: robust to other jobs on a shared machine (with 1 thread)
             overhead_cpu=_median([r["full"]["epoch_cpu"] / r["floor"]["epoch_cpu"] for r in reps]),
         )
@@ -687,6 +702,13 @@ def _fmt(value: Any, digits: int = 2) -> str:
     return str(value)
 
 
+def _ratio(row: dict[str, Any]) -> str:
+    if row.get("overhead") is None:
+        return "-"
+    low, high = row["overhead_quartiles"]
+    return f"{row['overhead']:.3f} [{low:.3f}, {high:.3f}] {row['overhead_pooled']:.3f}"
+
+
 def format_report(report: dict[str, Any]) -> str:
     """The report as Markdown tables."""
     machine = report["machine"]
@@ -698,14 +720,15 @@ def format_report(report: dict[str, Any]) -> str:
     if report["results"]:
         lines += [
             "| model | precision | scale | train samples/s | eval samples/s | epoch s "
-            "| floor s | epoch/floor | epoch/floor CPU time | peak RSS MB | peak GPU MB |",
+            "| floor s | epoch/floor (median, [quartiles], pooled) | epoch/floor CPU time "
+            "| peak RSS MB | peak GPU MB |",
             "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in report["results"]:
             lines.append(
                 f"| {r['model']} | {r['precision']} | {r['scale']:g} | "
                 f"{_fmt(r['train_samples_per_s'], 0)} | {_fmt(r['eval_samples_per_s'], 0)} | "
-                f"{_fmt(r['epoch_s'])} | {_fmt(r.get('floor_s'))} | {_fmt(r.get('overhead'), 3)} | "
+                f"{_fmt(r['epoch_s'])} | {_fmt(r.get('floor_s'))} | {_ratio(r)} | "
                 f"{_fmt(r.get('overhead_cpu'), 3)} | "
                 f"{_fmt(r['peak_rss_mb'], 0)} | {_fmt(r['peak_gpu_mb'], 0)} |"
             )
@@ -812,6 +835,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _write(path: Path, report: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(report, indent=1) + "\n")
+    tmp.replace(path)
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     args = parse_args(argv)
     if args.worker:
@@ -837,6 +867,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         print(f"measuring {spec['model']} {spec['precision']} scale {spec['scale']:g} "
               f"steps {spec['seq_len']} ...", file=sys.stderr, flush=True)  # fmt: skip
         done[_key(spec)] = _spawn("bench", spec, args)
+        report["results"] = [done[_key(s)] for s in main_specs if _key(s) in done]
+        _write(args.out, report)  # what is measured so far, in case the run is cut short
     report["results"] = [done[_key(s)] for s in main_specs]
     speedup = {}
     for m in args.models:
@@ -873,8 +905,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         report["parity"] = {**runs, "seed": args.parity_seed,
                             "wa_avg_difference_points": 100 * difference}  # fmt: skip
     report["targets"] = _targets(report)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=1) + "\n")
+    _write(args.out, report)
     print(format_report(report))
     print(f"\nJSON written to {args.out}", file=sys.stderr)
     return report
