@@ -21,8 +21,9 @@ from omegaconf import DictConfig
 
 from memo.errors import MemoError, config_error
 from memo.io import write_json
-from memo.report import SUMMARY_MD, summarize, write_manifest, write_report
-from memo.report.jobs import STATUS_FILE, collect, planned_jobs
+from memo.report import SUMMARY_MD, render, summarize, write_manifest, write_report
+from memo.report.jobs import collect, planned_jobs
+from memo.report.records import STATUS_FILE
 from memo.report.summary import Summary
 
 log = logging.getLogger(__name__)
@@ -119,8 +120,10 @@ class SweepReport(Callback):
         summary = summarize([sweep])
         try:
             write_report(summary, sweep, self.plots)
-            print(summary.markdown(sweep), end="")
+            print(render(summary, "md", sweep), end="")
             print(f"sweep summary: {sweep / SUMMARY_MD}", file=sys.stderr)
+        except MemoError as error:  # e.g. the sweep folder cannot be written
+            print(f"could not write the sweep report: {error}", file=sys.stderr)
         except Exception:  # a broken report must not hide failed jobs from the exit status
             print(f"could not write the sweep report:\n{traceback.format_exc()}", file=sys.stderr)
         if summary.failed:

@@ -1,4 +1,4 @@
-"""Sweep reports: the summary table (Markdown, CSV), the job manifest and per-emotion plots.
+"""Sweep reports: the summary tables (Markdown, CSV, LaTeX), the job manifest and per-emotion plots.
 
 Written by the sweep callback (memo.sweep.SweepReport) when a sweep ends, and re-created at any
 time by `python -m memo.report <sweep dir> ...`; both call `write_report`.
@@ -6,21 +6,39 @@ time by `python -m memo.report <sweep dir> ...`; both call `write_report`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import IO
 
+from memo.errors import MemoError
 from memo.io import atomic_write
+from memo.report.csvtable import manifest_csv, summary_csv
 from memo.report.jobs import Job, collect
-from memo.report.summary import Summary, manifest_csv
+from memo.report.latex import latex
+from memo.report.markdown import markdown
+from memo.report.summary import Summary
 
 SUMMARY_MD = "summary.md"
-SUMMARY_CSV = "summary.csv"
 MANIFEST = "manifest.csv"
+# --format -> (file, renderer); paths in a renderer's text are relative to the report folder.
+FORMATS: dict[str, tuple[str, Callable[[Summary, Path], str]]] = {
+    "md": (SUMMARY_MD, markdown),
+    "csv": ("summary.csv", lambda summary, _: summary_csv(summary)),
+    "latex": ("summary.tex", lambda summary, _: latex(summary)),
+}
+
+
+def write_file(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """`atomic_write`, with a failure reported as one line naming the file."""
+    try:
+        atomic_write(path, write)
+    except OSError as error:
+        raise MemoError(f"cannot write {path}: {error.strerror or error}") from None
 
 
 def write_text(path: Path, text: str) -> None:
     """Write `text` to `path` atomically."""
-    atomic_write(path, lambda handle: handle.write(text.encode()))
+    write_file(path, lambda handle: handle.write(text.encode()))
 
 
 def write_manifest(jobs: Sequence[Job], out: Path) -> None:
@@ -33,13 +51,21 @@ def summarize(roots: Sequence[Path | str]) -> Summary:
     return Summary.of(collect(roots))
 
 
+def render(summary: Summary, fmt: str, out: Path) -> str:
+    """`summary` in format `fmt` (a key of FORMATS), as written into folder `out`."""
+    return FORMATS[fmt][1](summary, out)
+
+
 def write_report(summary: Summary, out: Path, plots: bool = True) -> list[Path]:
-    """Write `summary` into `out`: summary.md, summary.csv, manifest.csv and, with `plots`,
+    """Write `summary` into folder `out`: summary.md, .csv, .tex, manifest.csv and, with `plots`,
     plot_<metric>.png. Returns the files written."""
-    write_text(out / SUMMARY_MD, summary.markdown(out))
-    write_text(out / SUMMARY_CSV, summary.csv())
+    if out.exists() and not out.is_dir():
+        raise MemoError(f"cannot write the report into {out}: it is a file, not a folder")
+    written = [out / name for name, _ in FORMATS.values()]
+    for path, fmt in zip(written, FORMATS, strict=True):
+        write_text(path, render(summary, fmt, out))
     write_manifest(summary.jobs, out)
-    written = [out / SUMMARY_MD, out / SUMMARY_CSV, out / MANIFEST]
+    written.append(out / MANIFEST)
     if plots:
         from memo.report.plots import plot_summary  # matplotlib only when plotting
 

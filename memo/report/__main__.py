@@ -8,18 +8,24 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from memo.errors import MemoError
-from memo.report import summarize, write_report
+from memo.report import FORMATS, render, summarize, write_report
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m memo.report",
-        description="Summarise sweeps from their run directories (also incomplete ones): "
-        "summary.md, summary.csv, manifest.csv and plot_<metric>.png.",
+        description="Summarise sweeps from their run directories (also incomplete or damaged "
+        "ones): summary.md, summary.csv, summary.tex, manifest.csv and plot_<metric>.png.",
     )
     parser.add_argument("dirs", nargs="+", type=Path, help="sweep or run directories")
     parser.add_argument(
         "--out", type=Path, help="where to write (default: the directory, when only one is given)"
+    )
+    parser.add_argument(
+        "--format",
+        choices=list(FORMATS),
+        default="md",
+        help="the summary printed on stdout (all are written): Markdown, CSV or LaTeX",
     )
     parser.add_argument("--no-plots", action="store_true", help="tables only")
     args = parser.parse_args(argv)
@@ -31,7 +37,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Write the report, print the Markdown summary, say on stderr what is missing."""
+    """Write the report, print the summary, say on stderr which jobs have no results and why."""
     args = parse_args(argv)
     try:
         summary = summarize(args.dirs)
@@ -39,7 +45,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemoError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(summary.markdown(args.out), end="")
+    print(render(summary, args.format, args.out), end="")
+    for job in summary.problems:
+        if job.status == "damaged":
+            print(f"damaged: {job.name(summary.several_sweeps)}: {job.error}", file=sys.stderr)
     missing = len(summary.problems)
     if missing:
         print(f"incomplete: {missing} of {len(summary.jobs)} jobs have no results", file=sys.stderr)

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+import yaml
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from memo.errors import MemoError
+from memo.report.records import Damaged, Result, parse, read_identity, read_outcome
 
-METRICS_FILE = "metrics.json"
-STATUS_FILE = "status.json"  # written by memo.sweep for every sweep job
 SWEEP_FILE = "multirun.yaml"  # written by Hydra into every sweep directory
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 SEED = "seed"
@@ -36,20 +35,20 @@ def is_run_only(key: str) -> bool:
 
 @dataclass(frozen=True)
 class Job:
-    """One job of a sweep (or a single run): its overrides, its status and, if done, metrics."""
+    """One job of a sweep (or a single run): its overrides, its status and, if done, results."""
 
-    overrides: tuple[str, ...]
-    status: str  # completed | failed | interrupted | running | incomplete | not started
-    num: int | None = None  # Hydra job number in its sweep; None for a single run
+    overrides: tuple[str, ...] | None  # None when unknown (damaged .hydra/hydra.yaml)
+    status: str  # completed | failed | interrupted | running | incomplete | not started | damaged
+    num: int | None = None  # Hydra job number in its sweep; None for a single run or unknown
     sweep: Path | None = None  # the sweep directory; None for a single run
     path: Path | None = None  # the job directory; None when the job never started
-    metrics: dict[str, Any] | None = None
-    error: str | None = None
+    result: Result | None = None
+    error: str | None = None  # why there is no result
 
     @property
     def settings(self) -> dict[str, str]:
         """The overrides that define what is computed (run-only ones left out), seed included."""
-        pairs = (split_override(o) for o in self.overrides)
+        pairs = (split_override(o) for o in self.overrides or ())
         return {k: v for k, v in pairs if not is_run_only(k)}
 
     @property
@@ -67,16 +66,6 @@ class Job:
 def format_overrides(settings: dict[str, str]) -> str:
     """`{key: value}` as on the command line: `key=value ...`, or `defaults` when empty."""
     return " ".join(f"{k}={v}" if v else k for k, v in settings.items()) or "defaults"
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    """The JSON object in `path`, or None when there is no such file."""
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except json.JSONDecodeError as error:
-        raise MemoError(f"{path} is not valid JSON: {error}") from None
 
 
 def expected_jobs(config: DictConfig) -> list[list[str]] | None:
@@ -100,28 +89,21 @@ def expected_jobs(config: DictConfig) -> list[list[str]] | None:
         return None
 
 
-def job_status(path: Path) -> tuple[str, dict[str, Any] | None, str | None]:
-    """(status, metrics, error) of the run in `path`, from status.json and metrics.json."""
-    record = read_json(path / STATUS_FILE) or {}
-    status = record.get("status")
-    if status in ("failed", "interrupted"):
-        return status, None, record.get("error")
-    metrics = read_json(path / METRICS_FILE)
-    if metrics is not None:
-        return str(metrics.get("status", "completed")), metrics, None
-    if status == "running":
-        return "running", None, "no metrics.json yet: still running, or killed"
-    return "incomplete", None, "no metrics.json"
-
-
-def _read_run(path: Path, sweep: Path | None) -> Job:
-    hydra = OmegaConf.load(path / ".hydra" / "hydra.yaml")
-    if OmegaConf.select(hydra, "hydra.mode") != "MULTIRUN":
-        sweep = None
-    num = OmegaConf.select(hydra, "hydra.job.num", throw_on_missing=False) if sweep else None
-    overrides = tuple(OmegaConf.select(hydra, "hydra.overrides.task") or ())
-    status, metrics, error = job_status(path)
-    return Job(overrides, status, num, sweep, path, metrics, error)
+def read_job(path: Path, sweep: Path | None) -> Job:
+    """The job in run directory `path` (inside `sweep`, if any), or `damaged` and the reason."""
+    try:
+        identity = read_identity(path)
+    except Damaged as reason:
+        # Hydra names a sweep's job folders by job number (hydra.sweep.subdir's default).
+        num = int(path.name) if path.parent == sweep and path.name.isdigit() else None
+        return Job(None, "damaged", num, sweep, path, error=str(reason))
+    sweep = sweep if identity.multirun else None
+    num = identity.num if sweep else None
+    try:
+        status, result, error = read_outcome(path)
+    except Damaged as reason:
+        status, result, error = "damaged", None, str(reason)
+    return Job(identity.overrides, status, num, sweep, path, result, error)
 
 
 def planned_jobs(config: DictConfig, sweep: Path) -> list[Job]:
@@ -130,6 +112,15 @@ def planned_jobs(config: DictConfig, sweep: Path) -> list[Job]:
     return [
         Job(tuple(overrides), "not started", num, sweep) for num, overrides in enumerate(expected)
     ]
+
+
+def planned_on_disk(sweep: Path) -> list[Job]:
+    """`planned_jobs` of the sweep in `sweep`; none when its multirun.yaml is damaged."""
+    try:
+        config = parse(sweep, SWEEP_FILE, yaml.safe_load)
+        return planned_jobs(OmegaConf.create(config), sweep) if isinstance(config, dict) else []
+    except (Damaged, OmegaConfBaseException):
+        return []
 
 
 def _nearest(path: Path, sweeps: Iterable[Path]) -> Path | None:
@@ -151,14 +142,13 @@ def collect(roots: Sequence[Path | str]) -> list[Job]:
             raise MemoError(f"{root}: no such directory")
         root = root.resolve()
         sweeps.update(p.parent for p in root.rglob(SWEEP_FILE))
-        runs.update(p.parent.parent for p in root.rglob("hydra.yaml") if p.parent.name == ".hydra")
+        runs.update(p.parent for p in root.rglob(".hydra") if p.is_dir())
     if not runs and not sweeps:
         raise MemoError(f"no runs or sweeps under {', '.join(map(str, roots))}")
-    jobs = [_read_run(path, _nearest(path, sweeps)) for path in runs]
+    jobs = [read_job(path, _nearest(path, sweeps)) for path in runs]
     started = {(job.sweep, job.num) for job in jobs}
     for sweep in sweeps:
-        planned = planned_jobs(OmegaConf.load(sweep / SWEEP_FILE), sweep)
-        jobs += [job for job in planned if (sweep, job.num) not in started]
+        jobs += [job for job in planned_on_disk(sweep) if (sweep, job.num) not in started]
     return sorted(jobs, key=_order)
 
 

@@ -1,19 +1,31 @@
-"""Mean ± std over seeds of each configuration's headline test metrics, as Markdown and CSV."""
+"""Jobs grouped into rows (one configuration and data source, its seeds) with mean ± std of every
+test metric: the content of every report format."""
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import statistics
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from memo.report.jobs import STATUS_FILE, Job, format_overrides
+from memo.report.jobs import Job, format_overrides
+from memo.report.records import Result
+from memo.training.results import LABELS, WHOLE_SAMPLE
 
-HEADLINE = ("/avg", "/avg_seen", "/target")  # averages, seen-emotion averages, the target emotion
+AGGREGATES = ("avg", "avg_seen", "target")  # averages, seen-emotion averages, the target emotion
+HEADLINE = tuple(f"/{a}" for a in AGGREGATES)
+COLUMN_NAMES = {"avg": "average", "avg_seen": "seen average", "target": "target"}
+
+
+def metric_label(metric: str) -> str:
+    """`wa` -> `WA`: a metric's name in titles."""
+    return LABELS.get(metric, metric.upper())
+
+
+def column_label(column: str) -> str:
+    """An emotion, or `avg` -> `average`: a per-emotion table's column in headers and axes."""
+    return COLUMN_NAMES.get(column, column)
 
 
 @dataclass(frozen=True)
@@ -29,28 +41,28 @@ class Stat:
 
 @dataclass(frozen=True)
 class Row:
-    """One configuration (everything but the seed) and its jobs, one per seed."""
+    """One configuration (everything but the seed) on one data source, and its jobs."""
 
     config: dict[str, str]
+    source: str | None  # the data source of its results; None when it has none
     jobs: tuple[Job, ...]
 
     @property
-    def done(self) -> list[Job]:
-        return [job for job in self.jobs if job.metrics is not None]
+    def results(self) -> list[Result]:
+        return [job.result for job in self.jobs if job.result is not None]
 
     @property
     def seeds(self) -> list[int]:
-        return sorted(int(job.metrics["seed"]) for job in self.done)
+        return sorted(result.seed for result in self.results)
 
     @property
     def target(self) -> str | None:
         """The zero-/few-shot emotion of this configuration, if any."""
-        return next((job.metrics.get("target_emotion") for job in self.done), None)
+        return next((result.target for result in self.results), None)
 
     def stat(self, metric: str) -> Stat | None:
         """`metric` (a key of metrics.json's `test`) over the finished seeds; None if no value."""
-        values = [job.metrics["test"].get(metric) for job in self.done]
-        values = [float(v) for v in values if v is not None]
+        values = [r.test[metric] for r in self.results if r.test.get(metric) is not None]
         if not values:
             return None
         return Stat(statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None)
@@ -59,145 +71,137 @@ class Row:
         return sum(job.status in statuses for job in self.jobs)
 
 
+def describe_data(results: Iterable[Result]) -> str:
+    """`mosei, synthetic data`; several sources are named as mixed, so no title hides them."""
+    results = list(results)
+    datasets = " and ".join(dict.fromkeys(r.dataset for r in results)) or "no results"
+    sources = list(dict.fromkeys(r.data_source for r in results))
+    if len(sources) > 1:
+        return f"{datasets}, mixed data: {' + '.join(sources)}"
+    return f"{datasets}, {sources[0]} data" if sources else datasets
+
+
 @dataclass(frozen=True)
 class Summary:
-    """The jobs grouped into rows, the headline metrics and the keys that tell rows apart."""
+    """The jobs grouped into rows, and the keys that tell rows apart."""
 
     jobs: tuple[Job, ...]
     rows: tuple[Row, ...]
-    metrics: tuple[str, ...]
     keys: tuple[str, ...]  # config keys whose value differs between rows
     common: dict[str, str]  # config overrides shared by every row
 
     @classmethod
     def of(cls, jobs: Sequence[Job]) -> Summary:
-        groups: dict[tuple[tuple[str, str], ...], list[Job]] = {}
-        for job in jobs:
-            groups.setdefault(tuple(sorted(job.config.items())), []).append(job)
-        rows = tuple(Row(group[0].config, tuple(group)) for group in groups.values())
+        """Rows of `jobs` by configuration and data source; jobs with unknown overrides in none."""
+        known = [job for job in jobs if job.overrides is not None]
+        sources: dict[tuple, set[str]] = {}  # configuration -> data sources of its results
+        for job in known:
+            if job.result is not None:
+                sources.setdefault(_config_key(job), set()).add(job.result.data_source)
+        groups: dict[tuple, list[Job]] = {}
+        for job in known:
+            key = _config_key(job)
+            groups.setdefault((key, _source(job, sources.get(key, set()))), []).append(job)
+        rows = tuple(Row(group[0].config, key[1], tuple(group)) for key, group in groups.items())
         keys = list(dict.fromkeys(k for row in rows for k in row.config))
         common = {
             k: rows[0].config[k]
             for k in keys
             if all(k in row.config and row.config[k] == rows[0].config[k] for row in rows)
         }
-        varying = tuple(k for k in keys if k not in common)
-        metrics = dict.fromkeys(
-            name
-            for job in jobs
-            if job.metrics is not None
-            for name in job.metrics["test"]
-            if name.endswith(HEADLINE)
-        )
-        return cls(tuple(jobs), rows, tuple(metrics), varying, common)
+        return cls(tuple(jobs), rows, tuple(k for k in keys if k not in common), common)
+
+    @property
+    def results(self) -> list[Result]:
+        return [result for row in self.rows for result in row.results]
+
+    @property
+    def metrics(self) -> list[str]:
+        """Every test metric with a value in some job, in the order the jobs list them."""
+        measured = (m for result in self.results for m, v in result.test.items() if v is not None)
+        return list(dict.fromkeys(measured))
+
+    @property
+    def headline(self) -> list[str]:
+        """The averages: `<metric>/avg`, `/avg_seen`, `/target`."""
+        return [m for m in self.metrics if m.endswith(HEADLINE)]
+
+    @property
+    def whole_sample(self) -> list[str]:
+        """The whole-sample accuracies measured (exact, subset, intersect)."""
+        return [m for m in WHOLE_SAMPLE if m in self.metrics]
+
+    @property
+    def per_emotion(self) -> dict[str, list[str]]:
+        """Each metric measured per emotion -> its columns: the emotions, then the averages."""
+        columns: dict[str, dict[str, None]] = {}
+        for result in self.results:
+            for name, value in result.test.items():
+                metric, _, column = name.partition("/")
+                if value is not None and column in result.emotions:
+                    columns.setdefault(metric, {})[column] = None
+        return {
+            metric: [*emotions, *(a for a in AGGREGATES if f"{metric}/{a}" in self.metrics)]
+            for metric, emotions in columns.items()
+        }
 
     @property
     def problems(self) -> list[Job]:
-        """Jobs without results: failed, interrupted, still running, not started."""
-        return [job for job in self.jobs if job.metrics is None]
+        """Jobs without results: failed, interrupted, damaged, still running, not started."""
+        return [job for job in self.jobs if job.result is None]
 
     @property
     def failed(self) -> list[Job]:
         return [job for job in self.jobs if job.status in ("failed", "interrupted")]
 
     @property
+    def several_sweeps(self) -> bool:
+        return len({job.sweep for job in self.jobs}) > 1
+
+    @property
     def swept(self) -> tuple[str, ...]:
         """Override keys whose value differs between jobs, the seed included."""
-        keys = dict.fromkeys(k for job in self.jobs for k in job.settings)
-        return tuple(k for k in keys if len({job.settings.get(k) for job in self.jobs}) > 1)
+        known = [job for job in self.jobs if job.overrides is not None]
+        keys = dict.fromkeys(k for job in known for k in job.settings)
+        return tuple(k for k in keys if len({job.settings.get(k) for job in known}) > 1)
 
     def describe(self, job: Job) -> str:
         """What sets `job` apart from the other jobs: its swept overrides."""
+        if job.overrides is None:
+            return "overrides unknown"
         swept = self.swept or tuple(job.settings)
         return format_overrides({k: v for k, v in job.settings.items() if k in swept})
 
     @property
-    def several_sweeps(self) -> bool:
-        return len({job.sweep for job in self.jobs}) > 1
+    def mixed(self) -> bool:
+        """Whether the results come from several data sources."""
+        return len({result.data_source for result in self.results}) > 1
 
     def label(self, row: Row) -> str:
         """What sets `row` apart from the other rows, as `key=value` overrides."""
         return format_overrides({k: row.config.get(k, "") for k in self.keys} or row.config)
 
-    def _label(self, row: Row) -> list[str]:
+    def label_cells(self, row: Row) -> list[str]:
+        """The row's label, one cell per key of `label_header`."""
         return [row.config.get(k, "") for k in self.keys] or [format_overrides(row.config)]
 
-    def _key_header(self) -> list[str]:
+    def label_header(self) -> list[str]:
         return list(self.keys) if self.keys else ["configuration"]
 
-    def markdown(self, base: Path) -> str:
-        """The summary table, what is common to all rows and the jobs without results."""
-        counts = Counter(job.status for job in self.jobs)
-        lines = [
-            "# Sweep summary",
-            "",
-            f"{len(self.jobs)} jobs: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + ".",
-            "Test metrics, mean ± sample standard deviation over seeds; n: seeds with results.",
-        ]
-        if self.common:
-            common = " ".join(f"`{o}`" for o in format_overrides(self.common).split())
-            lines.append(f"Common to all rows: {common}")
-        keys = self._key_header()
-        lines += ["", _md_row([*keys, "n", "seeds", *self.metrics])]
-        lines.append(_md_row(["---"] * len(keys) + ["--:"] * (2 + len(self.metrics))))
-        for row in self.rows:
-            stats = [str(row.stat(m) or "n/a") for m in self.metrics]
-            seeds = ", ".join(map(str, row.seeds)) or "none"
-            lines.append(_md_row([*self._label(row), str(len(row.done)), seeds, *stats]))
-        if self.problems:
-            lines += ["", "## Jobs without results", ""]
-            lines += [self._problem(job, base) for job in self.problems]
-        return "\n".join(lines) + "\n"
 
-    def _problem(self, job: Job, base: Path) -> str:
-        where = f" (`{_relative(job.path / STATUS_FILE, base)}`)" if job.path else ""
-        error = f": {job.error.splitlines()[0]}" if job.error else ""
-        name = job.name(self.several_sweeps)
-        return f"- {name} (`{self.describe(job)}`): {job.status}{error}{where}"
-
-    def csv(self) -> str:
-        """One line per row: config keys, n, seeds, failed jobs, then mean and std per metric."""
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        stats = [f"{m} {part}" for m in self.metrics for part in ("mean", "std")]
-        writer.writerow([*self._key_header(), "n", "seeds", "failed", "missing", *stats])
-        for row in self.rows:
-            values = []
-            for metric in self.metrics:
-                stat = row.stat(metric)
-                values += [stat.mean, stat.std] if stat else [None, None]
-            writer.writerow(
-                [
-                    *self._label(row),
-                    len(row.done),
-                    " ".join(map(str, row.seeds)),
-                    row.count("failed", "interrupted"),
-                    len(row.jobs) - len(row.done) - row.count("failed", "interrupted"),
-                    *("" if v is None else repr(v) for v in values),
-                ]
-            )
-        return buffer.getvalue()
+def _config_key(job: Job) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(job.config.items()))
 
 
-def manifest_csv(jobs: Sequence[Job], base: Path) -> str:
-    """CSV of `jobs`: job number, status, overrides (run-only ones left out), directory, error."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    several = len({job.sweep for job in jobs}) > 1
-    writer.writerow(["job", "status", "overrides", "dir", "error"])
-    for job in jobs:
-        name = job.num if job.num is not None and not several else job.name(several)
-        path = _relative(job.path, base) if job.path else ""
-        error = job.error.splitlines()[0] if job.error else ""
-        writer.writerow([name, job.status, format_overrides(job.settings), path, error])
-    return buffer.getvalue()
+def _source(job: Job, sources: set[str]) -> str | None:
+    """The data source of `job`'s results or, without results, the one of its configuration's
+    `sources` if there is exactly one (a failed job joins the row of its configuration)."""
+    if job.result is not None:
+        return job.result.data_source
+    return next(iter(sources)) if len(sources) == 1 else None
 
 
-def _md_row(cells: Sequence[str]) -> str:
-    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
-
-
-def _relative(path: Path, base: Path) -> str:
+def relative(path: Path, base: Path) -> str:
     """`path` relative to `base` where possible (also upwards), else absolute."""
     try:
         return os.path.relpath(path, base)
