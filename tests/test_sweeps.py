@@ -88,8 +88,8 @@ def test_sweep_runs_every_job_and_summarises_over_seeds(tmp_path):
             assert float(row[f"{metric} mean"]) == pytest.approx(statistics.fmean(values))
             assert float(row[f"{metric} std"]) == pytest.approx(statistics.stdev(values))
     markdown = (sweep / "summary.md").read_text()
-    assert "| regime.emotion | n | seeds | wa/avg |" in markdown
-    assert "| fear | 2 | 0, 1 |" in markdown and "`regime=zsl`" in markdown
+    assert "| regime.emotion | data | n | seeds | wa/avg |" in markdown
+    assert "| fear | synthetic | 2 | 0, 1 |" in markdown and "`regime=zsl`" in markdown
 
     # TensorBoard over the sweep: every job its own run, with the swept values as hparams.
     found = hparams(sweep)
@@ -136,12 +136,12 @@ def test_a_failing_job_is_recorded_and_fails_the_sweep_at_the_end(failing_sweep)
 def test_report_recreates_the_summary_from_the_run_directories(failing_sweep, tmp_path):
     _, sweep = failing_sweep
     copy = shutil.copytree(sweep, tmp_path / "sweep")
-    for name in ("summary.md", "summary.csv", "manifest.csv", "plot_wa.png"):
+    for name in ("summary.md", "summary.csv", "summary.tex", "manifest.csv", "plot_wa.png"):
         (copy / name).unlink()
 
     result = report(str(copy))
     assert result.returncode == 0, result.stderr
-    for name in ("summary.md", "summary.csv", "manifest.csv"):
+    for name in ("summary.md", "summary.csv", "summary.tex", "manifest.csv"):
         assert (copy / name).read_text() == (sweep / name).read_text(), name
     assert result.stdout == (sweep / "summary.md").read_text()
     for metric in ("wa", "f1", "auc"):

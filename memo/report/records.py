@@ -76,7 +76,7 @@ def parse(folder: Path, name: str, loads: Callable[[str], Any]) -> Any:
     try:
         return loads(text)
     except (ValueError, yaml.YAMLError) as error:  # json.JSONDecodeError is a ValueError
-        kind = "JSON" if loads is json.loads else "YAML"
+        kind = "JSON" if name.endswith(".json") else "YAML"
         raise Damaged(f"{name}: not valid {kind} ({_why(error)})") from None
 
 
@@ -99,6 +99,11 @@ def lookup(
                 raise Damaged(f"{name}: no '{key}'")
             return default
         value = value[part]
+    return check(value, name, key, valid, expected)
+
+
+def check(value: Any, name: str, key: str, valid: Callable[[Any], bool], expected: str) -> Any:
+    """`value`, read from `key` of file `name`, if `valid` accepts it."""
     if not valid(value):
         raise Damaged(f"{name}: '{key}' is {reprlib.repr(value)}; expected {expected}")
     return value
@@ -131,9 +136,7 @@ def read_metrics(run: Path) -> Result:
 
     test = get("test", lambda v: isinstance(v, dict) and len(v) > 0, "an object of metrics")
     for metric, value in test.items():
-        if not is_score(value):
-            expected = "a finite number or null"
-            raise Damaged(f"{METRICS_FILE}: 'test.{metric}' is {reprlib.repr(value)}; {expected}")
+        check(value, METRICS_FILE, f"test.{metric}", is_score, "a finite number or null")
     return Result(
         status=get("status", is_text, "a status such as 'completed'"),
         dataset=get("dataset", is_text, "a dataset name"),
