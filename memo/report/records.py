@@ -89,7 +89,12 @@ def _why(error: Exception) -> str:
 
 
 def lookup(
-    data: Any, name: str, key: str, valid: Callable[[Any], bool], expected: str, default=REQUIRED
+    data: Any,
+    name: str,
+    key: str,
+    valid: Callable[[Any], bool],
+    expected: str,
+    default: Any = REQUIRED,
 ) -> Any:
     """`data[k1][k2]...` for the dotted `key` of file `name`, checked by `valid`."""
     value = data
