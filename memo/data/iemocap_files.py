@@ -63,15 +63,16 @@ def _read_main(path: Path, dataset: DictConfig) -> dict[str, Split]:
     splits = {}
     for split in SPLITS:
         part = _expect_keys(data[split], (*MODALITIES, "labels"), f"{path} ['{split}']")
-        features = {
-            m: _features(part[m], f"{path} ['{split}']['{m}']", dataset.zero_nonfinite)
-            for m in MODALITIES
-        }
+        wheres = {m: f"{path} ['{split}']['{m}']" for m in MODALITIES}
+        raw = {m: expect_shape(part[m], ("N", "T", "D"), wheres[m]) for m in MODALITIES}
         where = f"{path} ['{split}']['labels'] (emotions {emotions}, negative/positive)"
         pairs = expect_shape(part["labels"], ("N", len(emotions), 2), where)
-        labels = one_positive(np.argmax(pairs, axis=-1), where)
-        counts = {m: len(a) for m, a in features.items()} | {"labels": len(labels)}
+        counts = {m: len(a) for m, a in raw.items()} | {"labels": len(pairs)}
         expect_same(f"{path} ['{split}'] sample counts", counts)
+        labels = one_positive(one_hot_pairs(pairs, where), where)
+        features = {
+            m: clean_features(raw[m], wheres[m], bool(dataset.zero_nonfinite)) for m in MODALITIES
+        }
         splits[split] = Split(**features, labels=labels, emotions=emotions)
     return splits
 
@@ -104,12 +105,28 @@ def _read_extras(folder: Path, split: str, dataset: DictConfig) -> Split:
     return Split(**features, labels=labels, emotions=extras)
 
 
-def _features(array: object, where: str, zero_nonfinite: bool) -> np.ndarray:
-    return clean_features(expect_shape(array, ("N", "T", "D"), where), where, bool(zero_nonfinite))
+def one_hot_pairs(pairs: np.ndarray, where: str) -> np.ndarray:
+    """The positive entries of (N, K, 2) [negative, positive] pairs, after checking that every
+    pair is [1, 0] or [0, 1] (NaN or [1, 1] would otherwise be read as some label)."""
+    good = ((pairs == 0) | (pairs == 1)).all(axis=-1) & (pairs.sum(axis=-1) == 1)
+    bad = np.argwhere(~good)
+    if len(bad):
+        sample, emotion = bad[0].tolist()
+        raise MemoError(
+            f"{where}: expected one-hot pairs [1, 0] or [0, 1], found {len(bad)} that are not "
+            f"(first: sample {sample}, emotion {emotion}: {pairs[sample, emotion].tolist()})"
+        )
+    return pairs[..., 1]
 
 
 def one_positive(labels: np.ndarray, where: str) -> np.ndarray:
-    """`labels` as float32 0/1 after checking each row has exactly one positive entry."""
+    """`labels` as float32 0/1 after checking every value is 0 or 1, one 1 per row."""
+    binary = (labels == 0) | (labels == 1)
+    if not binary.all():
+        raise MemoError(
+            f"{where}: expected labels of 0 or 1, found {int((~binary).sum())} other values "
+            f"(e.g. {labels[~binary][:3].tolist()})"
+        )
     positives = (labels > 0).sum(axis=1)
     bad = np.flatnonzero(positives != 1)
     if len(bad):

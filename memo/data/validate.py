@@ -2,50 +2,89 @@
 
 from __future__ import annotations
 
+import math
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from memo.errors import MemoError
 
+if TYPE_CHECKING:
+    import h5py
 
-def clean_features(array: np.ndarray, where: str, zero_nonfinite: bool = False) -> np.ndarray:
-    """Return `array` as float32 with -inf replaced by 0 (as the authors do for audio).
+BLOCK_BYTES = 64 * 2**20  # HDF5 datasets are converted in blocks of about this size
 
-    NaN and +inf are errors naming `where` (file and split) and the count, unless
-    `zero_nonfinite` is set, in which case they are zeroed as well.
+
+def clean_features(
+    source: np.ndarray | h5py.Dataset, where: str, zero_nonfinite: bool = False
+) -> np.ndarray:
+    """`source` as float32 with -inf replaced by 0 (as the authors do for audio).
+
+    NaN, +inf and finite values beyond float32's range (which the cast would turn into
+    infinities) are errors naming `where` (file and split) and the counts, unless
+    `zero_nonfinite` is set, in which case they are zeroed as well. An HDF5 dataset is read
+    block by block, so its values are never held at a wider type in full.
     """
-    out = np.asarray(array, dtype=np.float32)
-    finite = np.isfinite(out)
-    if finite.all():
-        return out
-    out = out.copy()
-    bad = ~finite & ~np.isneginf(out)
-    if bad.any() and not zero_nonfinite:
+    if isinstance(source, np.ndarray):
+        out, counts = _to_float32(source)
+    else:
+        out = np.empty(source.shape, np.float32)
+        counts = np.zeros(3, dtype=np.int64)
+        row_bytes = math.prod(source.shape[1:]) * source.dtype.itemsize
+        step = max(1, BLOCK_BYTES // max(1, row_bytes))
+        for start in range(0, source.shape[0], step):
+            out[start : start + step], block_counts = _to_float32(source[start : start + step])
+            counts += block_counts
+    nan, posinf, overflow = (int(c) for c in counts)
+    if (nan or posinf or overflow) and not zero_nonfinite:
+        too_large = f" and {overflow} finite values beyond float32's range" if overflow else ""
         raise MemoError(
-            f"{where}: {int(np.isnan(out).sum())} NaN and {int(np.isposinf(out).sum())} +inf "
-            "values; expected finite features (-inf is zeroed). Set dataset.zero_nonfinite=true "
-            "to zero them instead."
+            f"{where}: {nan} NaN and {posinf} +inf values{too_large}; expected finite features "
+            "(-inf is zeroed). Set dataset.zero_nonfinite=true to zero them instead."
         )
-    out[~finite] = 0.0
     return out
 
 
-def expect_shape(array: object, expected: tuple[int | str, ...], where: str) -> np.ndarray:
-    """`array` as a numeric ndarray whose shape matches `expected` (ints fixed, names free).
+def _to_float32(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`array` as float32 with every non-finite value zeroed, and the counts of NaN, +inf and
+    finite values that overflowed in the cast (-inf, zeroed as the real data needs, is not
+    counted)."""
+    with np.errstate(over="ignore"):
+        out = np.asarray(array, dtype=np.float32)
+    finite = np.isfinite(out)
+    if finite.all():
+        return out, np.zeros(3, dtype=np.int64)
+    was = np.asarray(array)[~finite]
+    counts = np.array([np.isnan(was).sum(), np.isposinf(was).sum(), np.isfinite(was).sum()])
+    out = out.copy() if np.may_share_memory(out, array) else out
+    out[~finite] = 0.0
+    return out, counts
 
-    A name such as "N" matches any size; the error shows e.g. "expected shape (N, 4, 2)".
-    """
-    layout = "(" + ", ".join(str(d) for d in expected) + ")"
+
+def expect_shape(array: object, expected: tuple[int | str, ...], where: str) -> np.ndarray:
+    """`array` as a numeric ndarray whose shape matches `expected` (see `check_shape`)."""
     if not isinstance(array, np.ndarray):
-        raise MemoError(f"{where}: expected a numpy array of shape {layout}, found {type(array)}")
+        raise MemoError(
+            f"{where}: expected a numpy array of shape {_layout(expected)}, found {type(array)}"
+        )
     if not np.issubdtype(array.dtype, np.number) and array.dtype != np.bool_:
         raise MemoError(f"{where}: expected a numeric array, found dtype {array.dtype}")
-    fits = array.ndim == len(expected) and all(
-        isinstance(want, str) or want == got
-        for want, got in zip(expected, array.shape, strict=True)
+    check_shape(array.shape, expected, where)
+    return array
+
+
+def check_shape(shape: tuple[int, ...], expected: tuple[int | str, ...], where: str) -> None:
+    """Raise unless `shape` matches `expected`: ints are fixed sizes, names such as "N" match
+    any size; the error shows e.g. "expected shape (N, 4, 2)"."""
+    fits = len(shape) == len(expected) and all(
+        isinstance(want, str) or want == got for want, got in zip(expected, shape, strict=True)
     )
     if not fits:
-        raise MemoError(f"{where}: expected shape {layout}, found {array.shape}")
-    return array
+        raise MemoError(f"{where}: expected shape {_layout(expected)}, found {shape}")
+
+
+def _layout(expected: tuple[int | str, ...]) -> str:
+    return "(" + ", ".join(str(d) for d in expected) + ")"
 
 
 def expect_same(what: str, found: dict[str, object]) -> None:

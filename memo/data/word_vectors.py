@@ -1,7 +1,8 @@
 """Emotion word vectors from a file: the authors' pickled dict, or a GloVe text file.
 
 A GloVe text file is gigabytes; it is streamed once for the needed words, which are then
-cached under `embeddings.cache_dir` keyed by the file's path, size and mtime.
+cached under `embeddings.cache_dir` keyed by the file's identity (path, inode, size, mtime,
+ctime: see memo.data.cache), so a replaced file is read again.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig
 
+from memo.data.cache import file_identity, remove_stale_temps, temp_sibling
 from memo.data.safe_pickle import safe_load
 from memo.errors import MemoError, config_error
 
@@ -54,16 +56,23 @@ def _format(embeddings: DictConfig, path: Path) -> str:
 
 
 def _vector(value: object, word: str, dim: int, path: Path) -> np.ndarray:
-    try:
-        vector = np.asarray(value, dtype=np.float32)
-    except (TypeError, ValueError):
-        raise MemoError(f"{path}: the vector of '{word}' is not numeric: {type(value)}") from None
-    if vector.shape != (dim,):
+    """`value` as a float32 vector of size `dim`, its size checked before it is converted
+    (a pickled value can be a nested list that would expand to gigabytes)."""
+    if isinstance(value, np.ndarray):
+        size, numeric = value.shape, value.dtype.kind in "biuf"
+    elif isinstance(value, (list, tuple)):
+        size = (len(value),)
+        numeric = all(isinstance(v, (int, float, np.integer, np.floating)) for v in value)
+    else:
+        size, numeric = None, False
+    if size is not None and size != (dim,):
         raise MemoError(
-            f"{path}: the vector of '{word}' has shape {vector.shape}; expected ({dim},) "
+            f"{path}: the vector of '{word}' has shape {size}; expected ({dim},) "
             "(config key 'embeddings.dim')"
         )
-    return vector
+    if not numeric:
+        raise MemoError(f"{path}: the vector of '{word}' is not numeric: {type(value)}")
+    return np.asarray(value, dtype=np.float32)
 
 
 def _read_pickle(path: Path) -> dict:
@@ -76,18 +85,19 @@ def _read_pickle(path: Path) -> dict:
 
 def _cached_text(path: Path, words: list[str], dim: int, cache_dir: Path) -> dict[str, np.ndarray]:
     """The vectors of those `words` that the GloVe text file `path` holds, via the cache."""
-    stat = path.stat()
-    key = json.dumps([str(path.resolve()), stat.st_size, stat.st_mtime_ns, dim, words])
-    cache = cache_dir / "word_vectors" / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz"
+    key = json.dumps([file_identity(path), dim, words])
+    folder = cache_dir / "word_vectors"
+    cache = folder / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz"
     try:
         with np.load(cache, allow_pickle=False) as data:
             return dict(zip(data["words"].tolist(), data["vectors"], strict=True))
     except (OSError, EOFError, ValueError, KeyError):
         pass  # absent or damaged: scan the file again
     found = scan_text(path, set(words), dim)
+    tmp = temp_sibling(cache)
     try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f".{cache.stem}.{os.getpid()}.tmp")
+        folder.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(folder)
         with tmp.open("wb") as file:
             np.savez(
                 file,
