@@ -12,12 +12,15 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from memo.errors import MemoError
-from memo.experiment import run_experiment
-from memo.sweep import run_sweep_job, set_torch_threads
+
+RESUME_HINT = "run the same command with resume=true to continue from the last finished epoch"
 
 
 def experiment(cfg: DictConfig, run_dir: Path) -> None:
     """One experiment with the configured number of torch threads."""
+    from memo.experiment import run_experiment  # here, so that --help and errors start fast
+    from memo.sweep import set_torch_threads
+
     set_torch_threads(cfg)
     run_experiment(cfg, run_dir)
 
@@ -31,6 +34,8 @@ def main(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     if hydra_cfg.mode == RunMode.MULTIRUN:
+        from memo.sweep import run_sweep_job
+
         run_sweep_job(experiment, cfg, run_dir)
         return
     try:
@@ -41,4 +46,8 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # Ctrl-C outside training (there it stops after the batch)
+        print(f"error: interrupted; {RESUME_HINT}", file=sys.stderr)
+        sys.exit(130)

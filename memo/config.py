@@ -37,6 +37,14 @@ def validate(cfg: DictConfig) -> None:
     _positive(cfg, "trainer.epochs", int)
     _positive(cfg, "trainer.batch_size", int)
     _positive(cfg, "trainer.lr", float)
+    stop = cfg.trainer.early_stop
+    if stop is not None and (not isinstance(stop, int) or isinstance(stop, bool) or stop < 1):
+        raise config_error("trainer.early_stop", stop, "a positive integer, or null (off)")
+    factor = cfg.trainer.divergence_factor
+    if factor is not None and (
+        isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 1
+    ):
+        raise config_error("trainer.divergence_factor", factor, "null or a number above 1")
     if cfg.trainer.progress not in PROGRESS:
         raise config_error("trainer.progress", cfg.trainer.progress, "auto | true | false")
     dataset = cfg.dataset

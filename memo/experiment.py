@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import torch
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from memo.config import validate
@@ -19,9 +20,11 @@ from memo.data.regimes import RegimeData, apply_regime
 from memo.data.sources import load_corpus
 from memo.data.split import Corpus
 from memo.errors import MemoError
-from memo.io import write_json
+from memo.io import remove_temp_files, write_json
 from memo.models.base import EmotionModel
-from memo.report.jobs import is_run_only, split_override
+from memo.models.factory import build_model, checkpoint_model, model_name
+from memo.run_config import effective_config, is_run_only, require_same_config, split_override
+from memo.run_lock import RunLock
 from memo.training.checkpoints import load_checkpoint
 from memo.training.results import format_table
 from memo.training.resume import check_compatible, completed_metrics, find_unfinished_run
@@ -37,7 +40,7 @@ def _choice(group: str, cfg: DictConfig) -> str:
     """The config-group option picked for `group` (e.g. model -> 'eea')."""
     if HydraConfig.initialized():
         return str(HydraConfig.get().runtime.choices[group])
-    return str(cfg[group].get("name") or cfg[group]._target_.rsplit(".", 1)[-1].lower())
+    return model_name(cfg[group]._target_)
 
 
 def _show_progress(setting: Any) -> bool:
@@ -58,38 +61,37 @@ class VectorTable:
         return torch.stack([self.rows[e] for e in emotions])
 
 
-def build_model(model_cfg: DictConfig, dims: dict[str, int], emotions: int, emotion_dim: int):
-    """Instantiate `model_cfg` (a `_partial_` target) with sizes taken from the data."""
-    factory = instantiate(model_cfg)
-    try:
-        model = factory(
-            text_dim=dims["text"],
-            audio_dim=dims["audio"],
-            vision_dim=dims["vision"],
-            num_emotions=emotions,
-            emotion_dim=emotion_dim,
-        )
-    except TypeError as error:
-        raise MemoError(f"model config does not match {model_cfg._target_}: {error}") from None
-    if not isinstance(model, EmotionModel):
-        raise MemoError(f"model._target_ {model_cfg._target_} is not a memo EmotionModel")
-    return model
-
-
 def run_experiment(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Train (or, with mode=eval, only evaluate) as configured; write and return the metrics.
 
-    A run directory that already holds a finished run is not trained again; one that holds
-    a `last.pt` continues from it (see `resume` in config.yaml).
+    The run directory is locked for the run's life. One that already holds a finished run of
+    the same effective config is not run again; one that holds a `last.pt` of the same config
+    continues from it (see `resume` in config.yaml); any other config is refused.
     """
     started = time.perf_counter()
     validate(cfg)
-    if cfg.resume is not False and cfg.mode == "train":
-        done = completed_metrics(run_dir)
-        if done is not None:
-            log.info("%s already holds a finished run; not training again", run_dir)
-            return done
-        run_dir = _resume_dir(cfg, run_dir)
+    effective = effective_config(cfg)
+    with ExitStack() as locks:
+        locks.enter_context(RunLock(run_dir))
+        if cfg.resume is not False:
+            done = completed_metrics(run_dir)
+            if done is not None:
+                require_same_config(done.get("config"), effective, f"the finished run in {run_dir}")
+                log.info("%s already holds a finished run of this config; not running it again",
+                         run_dir)  # fmt: skip
+                return done
+        if cfg.mode == "train" and cfg.resume is not False:
+            resumed_dir = _resume_dir(cfg, run_dir)
+            if resumed_dir != run_dir:
+                locks.enter_context(RunLock(resumed_dir))
+                run_dir = resumed_dir
+        return _run(cfg, run_dir, effective, started)
+
+
+def _run(cfg: DictConfig, run_dir: Path, effective: dict[str, Any], started: float):
+    """The run itself, in a locked run directory."""
+    for folder in (run_dir, run_dir / "checkpoints"):
+        remove_temp_files(folder)  # left by a killed writer
     seed_everything(int(cfg.seed))
     device = resolve_device(str(cfg.trainer.device))
     corpus = load_corpus(cfg.dataset, cfg.paths.cache_dir)
@@ -103,29 +105,41 @@ def run_experiment(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         tuple(cfg.dataset.metrics), bool(cfg.dataset.whole_sample), str(cfg.dataset.selection)
     )
     vectors = VectorTable(cfg, tuple(dict.fromkeys(data.seen + data.test.emotions)), device)
+    dims, emotion_dim = corpus.feature_dims(), int(cfg.embeddings.dim)
     meta = {
+        "config": effective,
+        "model_name": _choice("model", cfg),
         "model_config": OmegaConf.to_container(cfg.model, resolve=True),
         "dataset": str(cfg.dataset.name),
-        "dims": corpus.feature_dims(),
-        "emotion_dim": int(cfg.embeddings.dim),
+        "dims": dims,
+        "emotion_dim": emotion_dim,
     }
-    trained, model_cfg, weights, resume = data.seen, cfg.model, None, None
+    trained, resume = data.seen, None
     if cfg.mode == "eval":
         checkpoint = load_checkpoint(cfg.ckpt)
         check_compatible(checkpoint, meta, Path(cfg.ckpt), keys=("dims", "emotion_dim"))
-        trained, weights = tuple(checkpoint["emotions"]), checkpoint["model"]
-        model_cfg = OmegaConf.create(checkpoint["model_config"])
-    elif cfg.resume is not False and (run_dir / LAST).is_file():
-        resume = load_checkpoint(run_dir / LAST)
-        check_compatible(resume, meta, run_dir / LAST)
-    model = build_model(model_cfg, meta["dims"], len(trained), meta["emotion_dim"])
-    if weights is not None:
-        model.load_state_dict(weights)
+        trained = tuple(checkpoint["emotions"])
+        model, meta["model_config"] = checkpoint_model(
+            checkpoint.get("model_config"), Path(cfg.ckpt), cfg.model.get("_target_"),
+            dims, len(trained), emotion_dim,
+        )  # fmt: skip
+        meta["model_name"] = model_name(
+            meta["model_config"]["_target_"], checkpoint.get("model_name")
+        )
+        model.load_state_dict(checkpoint["model"])
+        log.info("model and its settings come from the checkpoint %s", cfg.ckpt)
+    else:
+        if cfg.resume is not False and (run_dir / LAST).is_file():
+            resume = load_checkpoint(run_dir / LAST)
+            require_same_config(resume.get("config"), effective, f"checkpoint {run_dir / LAST}")
+            check_compatible(resume, meta, run_dir / LAST)
+        model = build_model(cfg.model, dims, len(trained), emotion_dim)
     parameters = sum(p.numel() for p in model.parameters())
-    log.info("model: %s, %d parameters, device %s", _choice("model", cfg), parameters, device)
+    log.info("model: %s (%s), %d parameters, device %s",
+             meta["model_name"], model.modalities, parameters, device)  # fmt: skip
+    untrained = _untrained_rows(model, trained, data.test.emotions)
 
-    purge = resume["state"]["epoch"] + 1 if resume else None
-    logger = TensorBoardLogger(run_dir / "tb", purge_step=purge)
+    logger = TensorBoardLogger(run_dir / "tb", resume["state"]["history"] if resume else ())
     trainer = Trainer(
         model, vectors, cfg.trainer, task, run_dir, device, logger, meta,
         _show_progress(cfg.trainer.progress), data.target,
@@ -133,7 +147,8 @@ def run_experiment(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     try:
         state = trainer.fit(data.train, data.valid, resume) if cfg.mode == "train" else None
         result = trainer.test(data.test, trained)
-        metrics = _summary(cfg, corpus, data, result, state, started, device)
+        metrics = _summary(cfg, meta, model, corpus, data, result, state, started, device)
+        metrics["untrained_output_rows"] = untrained
         _log_final(logger, cfg, metrics, result, data, trainer, vectors)
     finally:
         logger.close()
@@ -145,6 +160,35 @@ def run_experiment(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     print(table)
     log.info("metrics written to %s", run_dir / "metrics.json")
     return metrics
+
+
+def _untrained_rows(model: EmotionModel, trained, tested) -> list[str]:
+    """Test emotions a baseline scores with a new, untrained output row (warned about)."""
+    new = [e for e in tested if e not in trained]
+    if new and not model.scores_from_vectors:
+        log.warning(
+            "%s never trained on %s: their scores come from new, untrained output rows "
+            "(the paper's zero-shot comparison for baselines)",
+            type(model).__name__, ", ".join(new),
+        )  # fmt: skip
+        return new
+    return []
+
+
+def _selection(history: list[dict[str, Any]], metric: str, emotions) -> dict[str, Any]:
+    """Which valid emotions the selection average covered: those whose metric is defined."""
+    scalars = history[-1]["scalars"]
+    used, excluded = [], []
+    for emotion in emotions:
+        value = scalars.get(f"valid/{metric}/{emotion}")
+        (used if value is not None and math.isfinite(value) else excluded).append(emotion)
+    if excluded:
+        log.warning(
+            "model selection used valid %s/avg over %s only: %s is undefined on valid for %s "
+            "(no positive or no negative samples)",
+            metric, ", ".join(used), metric, ", ".join(excluded),
+        )  # fmt: skip
+    return {"metric": f"{metric}/avg", "emotions": used, "excluded": excluded}
 
 
 def _resume_dir(cfg: DictConfig, run_dir: Path) -> Path:
@@ -163,16 +207,19 @@ def _resume_dir(cfg: DictConfig, run_dir: Path) -> Path:
     return previous
 
 
-def _summary(cfg, corpus: Corpus, data: RegimeData, result: Evaluation, state, started, device):
-    """The content of metrics.json."""
+def _summary(cfg, meta, model, corpus: Corpus, data: RegimeData, result: Evaluation, state,
+             started, device):  # fmt: skip
+    """The content of metrics.json: the results and everything that names them."""
+    selection = str(cfg.dataset.selection)
     return {
         "status": "completed",
         "mode": str(cfg.mode),
         "dataset": str(cfg.dataset.name),
         "data_source": corpus.source,
         "data_description": corpus.description,
-        "model": _choice("model", cfg),
-        "modalities": str(cfg.model.modalities),
+        "model": meta["model_name"],
+        "modalities": model.modalities,
+        "model_config": meta["model_config"],
         "regime": str(cfg.regime.name),
         "target_emotion": data.target,
         "seed": int(cfg.seed),
@@ -181,10 +228,12 @@ def _summary(cfg, corpus: Corpus, data: RegimeData, result: Evaluation, state, s
         "test_emotions": list(data.test.emotions),
         "best_epoch": state.best_epoch if state else None,
         "epochs_run": state.epoch if state else 0,
-        "valid_best": {cfg.dataset.selection + "/avg": state.best_value} if state else None,
+        "valid_best": {selection + "/avg": state.best_value} if state else None,
+        "selection": _selection(state.history, selection, data.valid.emotions) if state else None,
         "test": result.metrics,
         "wall_time_s": round(time.perf_counter() - started, 3),
         "checkpoint": str(cfg.ckpt) if cfg.ckpt else None,
+        "config": meta["config"],
     }
 
 

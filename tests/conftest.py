@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from memo.experiment import run_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -26,7 +29,8 @@ def compose_config(overrides: list[str] | None = None) -> DictConfig:
 
 
 def cli_command(args: list[str], tmp_path: Path) -> list[str]:
-    """`python run.py args` with outputs, caches and data under `tmp_path`.
+    """`python run.py args` with outputs, caches and data under `tmp_path` (the working
+    directory, so the default data folder is `tmp_path/data`).
 
     Flags such as `-m` go first: Hydra accepts them only before the overrides.
     """
@@ -38,7 +42,6 @@ def cli_command(args: list[str], tmp_path: Path) -> list[str]:
         f"paths.output_dir={tmp_path / 'outputs'}",
         f"paths.multirun_dir={tmp_path / 'multirun'}",
         f"paths.cache_dir={tmp_path / 'cache'}",
-        f"paths.data_dir={tmp_path / 'data'}",
         *[a for a in args if not a.startswith("-")],
     ]
 
@@ -64,6 +67,27 @@ def single_run_dir(tmp_path: Path) -> Path:
 
 def read_metrics(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
+
+
+def run_in_process(tmp_path: Path, overrides: list[str], run_dir: Path | None = None) -> dict:
+    """`run_experiment` on the composed config, caches and outputs under `tmp_path`."""
+    cfg = compose_config(
+        [f"paths.cache_dir={tmp_path / 'cache'}", f"paths.output_dir={tmp_path / 'outputs'}",
+         "trainer.progress=false", *overrides]
+    )  # fmt: skip
+    return run_experiment(cfg, run_dir or tmp_path / "run")
+
+
+def assert_one_value_per_step(run_dir: Path, epochs: int) -> None:
+    """Every TensorBoard scalar tag of the run holds exactly one value per step; the per-epoch
+    tags have steps 1..epochs."""
+    events = EventAccumulator(str(run_dir / "tb"))
+    events.Reload()
+    for tag in events.Tags()["scalars"]:
+        steps = [e.step for e in events.Scalars(tag)]
+        assert len(steps) == len(set(steps)), (tag, steps)
+        if tag.startswith(("train/", "valid/")) and "/pr/" not in tag:
+            assert steps == list(range(1, epochs + 1)), (tag, steps)
 
 
 @pytest.fixture

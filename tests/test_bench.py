@@ -13,6 +13,7 @@ import torch
 from conftest import CLI_ENV, ROOT, compose_config
 
 from memo.data.split import Split
+from memo.errors import MemoError
 from memo.training.checkpoints import load_checkpoint
 from memo.training.tensorboard import TensorBoardLogger
 from memo.training.trainer import CheckpointWriter, TaskSpec, Trainer
@@ -115,6 +116,6 @@ def test_a_failed_checkpoint_write_is_raised(tmp_path):
     blocker.write_text("not a folder")
     writer = CheckpointWriter()
     writer.save([blocker / "last.pt"], {"model": {}})
-    with pytest.raises(OSError):
+    with pytest.raises(MemoError, match=f"cannot write {blocker / 'last.pt'}"):
         writer.wait()
     writer.wait()  # reported once

@@ -10,8 +10,8 @@ from hydra.utils import instantiate
 
 from memo.config import validate
 from memo.errors import MemoError
-from memo.experiment import build_model
 from memo.models.base import EmotionModel
+from memo.models.factory import build_model
 
 
 def options(group: str) -> list[str]:

@@ -45,7 +45,8 @@ def export(dataset: str, data_dir, scale: float) -> None:
 @pytest.mark.parametrize(("dataset", "scale"), [("mosei", 0.02), ("iemocap", 0.1)])
 def test_training_on_exported_real_format_files(tmp_path, dataset, scale):
     export(dataset, tmp_path / "data", scale)
-    args = [f"dataset={dataset}", "dataset.source=files", f"dataset.scale={scale}", *TINY[1:]]
+    args = [f"dataset={dataset}", "dataset.source=files", f"dataset.scale={scale}", *TINY[1:],
+            f"paths.data_dir={tmp_path / 'data'}"]  # fmt: skip
     result = run_cli(args, tmp_path)
     metrics = read_metrics(single_run_dir(tmp_path))
     assert metrics["data_source"] == "files"

@@ -36,8 +36,8 @@ def one_thread():
 def test_numbers_are_unchanged(tmp_path, model, one_thread):
     cfg = compose_config(
         [f"model={model}", "dataset.scale=0.03", "trainer.epochs=2", "trainer.progress=false",
-         "trainer.device=cpu", f"paths.cache_dir={tmp_path / 'cache'}",
-         f"paths.output_dir={tmp_path / 'outputs'}", f"paths.data_dir={tmp_path / 'no-data'}"]
+         "trainer.device=cpu", "dataset.source=synthetic", f"paths.cache_dir={tmp_path / 'cache'}",
+         f"paths.output_dir={tmp_path / 'outputs'}"]
     )  # fmt: skip
     metrics = run_experiment(cfg, tmp_path / "run")
     events = EventAccumulator(str(tmp_path / "run" / "tb"))

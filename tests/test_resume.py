@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CLI_ENV, cli_command, read_metrics, run_cli
+from conftest import CLI_ENV, assert_one_value_per_step, cli_command, read_metrics, run_cli
 
 ARGS = [
     "dataset.scale=0.03",
@@ -50,6 +50,7 @@ def test_sigkill_mid_epoch_then_resume_gives_identical_metrics(tmp_path, uninter
 
     result = run_cli([*ARGS, f"hydra.run.dir={run_dir}"], tmp_path)
     assert "resumed after epoch" in result.stderr
+    assert_one_value_per_step(run_dir, epochs=5)
     resumed = read_metrics(run_dir)
     assert resumed["test"] == uninterrupted["test"]  # bit-for-bit, not approximately
     assert resumed["best_epoch"] == uninterrupted["best_epoch"]
@@ -94,5 +95,5 @@ def test_resuming_with_another_model_says_what_differs(tmp_path):
     result = run_cli([*ARGS[:1], "trainer.epochs=2", f"hydra.run.dir={run_dir}"], tmp_path,
                      check=False)  # fmt: skip
     assert result.returncode == 2
-    assert "does not fit this run: model_config" in result.stderr
-    assert "'modalities': 'ta'" in result.stderr
+    assert "model.modalities: 'ta' -> 'tav'" in result.stderr
+    assert "trainer.epochs: 1 -> 2" in result.stderr and "resume=false" in result.stderr

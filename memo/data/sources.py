@@ -14,10 +14,19 @@ from memo.errors import config_error
 log = logging.getLogger(__name__)
 
 SOURCES = ("auto", "files", "synthetic")
+# The data folder `paths.data_dir` names by default. Only below it may `dataset.source=auto`
+# fall back to the built-in corpus; a folder the user chose must hold the files.
+DEFAULT_DATA_DIR = Path("data")
+
+
+def chosen_by_user(dataset: DictConfig) -> bool:
+    """Whether `dataset.dir` lies outside the default data folder (set on purpose)."""
+    return Path(str(dataset.dir)).parent != DEFAULT_DATA_DIR
 
 
 def load_corpus(dataset: DictConfig, cache_dir: Path | str) -> Corpus:
-    """Load `dataset` from `dataset.source`; `auto` prefers real files when all are present."""
+    """Load `dataset` from `dataset.source`; `auto` prefers real files when all are present,
+    and falls back to the built-in corpus only under the default data folder."""
     source = str(dataset.source)
     if source not in SOURCES:
         raise config_error("dataset.source", source, " | ".join(SOURCES))
@@ -27,7 +36,7 @@ def load_corpus(dataset: DictConfig, cache_dir: Path | str) -> Corpus:
     from memo.data.files import load_files_corpus, missing_files
 
     missing = missing_files(dataset)
-    if source == "auto" and missing:
+    if source == "auto" and missing and not chosen_by_user(dataset):
         log.info(
             "data: built-in synthetic %s corpus, because %d of the real files are missing "
             "under %s (dataset.source=auto)",

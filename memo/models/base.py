@@ -31,6 +31,7 @@ class EmotionModel(nn.Module):
     """
 
     modalities: str
+    scores_from_vectors = True  # scores any emotion through its vector (False: output rows)
 
     def forward(
         self,

@@ -22,6 +22,7 @@ class OutputLayerModel(EmotionModel):
     """
 
     output: nn.Linear
+    scores_from_vectors = False
 
     def __init__(self, modalities: str) -> None:
         super().__init__()

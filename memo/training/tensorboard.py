@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -13,17 +15,28 @@ from torch.utils.tensorboard.summary import hparams as hparams_summary
 
 
 class TensorBoardLogger:
-    """Writes every event of one run into `<run dir>/tb`, hyperparameters included."""
+    """Writes every event of one run into `<run dir>/tb`, hyperparameters included.
 
-    def __init__(self, log_dir: Path | str, purge_step: int | None = None) -> None:
-        # purge_step drops events a killed run logged after its last checkpoint.
-        self.writer = SummaryWriter(log_dir=str(log_dir), purge_step=purge_step)
+    The folder is derived state: it is emptied when the logger starts and the epochs a resumed
+    run already trained are replayed from its checkpoint's history, so after any kill and
+    re-run every tag has exactly one value per step.
+    """
+
+    def __init__(self, log_dir: Path | str, history: Sequence[Mapping[str, Any]] = ()) -> None:
+        shutil.rmtree(log_dir, ignore_errors=True)
+        self.writer = SummaryWriter(log_dir=str(log_dir))
+        for epoch in history:
+            self.log(epoch["scalars"], int(epoch["epoch"]))
+
+    def log(self, tagged: Mapping[str, float], step: int) -> None:
+        """Log each value under its tag (e.g. `valid/wa/anger`); NaN values are skipped."""
+        for tag, value in tagged.items():
+            if value is not None and math.isfinite(value):
+                self.writer.add_scalar(tag, value, step)
 
     def scalars(self, prefix: str, values: Mapping[str, float], step: int) -> None:
-        """Log each value as `<prefix>/<name>` (e.g. `valid/wa/anger`); NaN values are skipped."""
-        for name, value in values.items():
-            if value is not None and math.isfinite(value):
-                self.writer.add_scalar(f"{prefix}/{name}", value, step)
+        """Log each value as `<prefix>/<name>` (e.g. `test/wa/anger`)."""
+        self.log({f"{prefix}/{name}": value for name, value in values.items()}, step)
 
     def hparams(self, hparams: Mapping[str, object], metrics: Mapping[str, float]) -> None:
         """Record hyperparameters and final metrics in this run (HParams view), not a sub-run."""

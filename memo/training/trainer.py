@@ -116,7 +116,8 @@ class TrainState:
     best_value: float = -math.inf
     best_epoch: int = 0
     bad_epochs: int = 0
-    history: list[dict[str, float]] = field(default_factory=list)
+    initial_loss: float | None = None  # the run's first batch loss, the divergence reference
+    history: list[dict[str, Any]] = field(default_factory=list)  # per epoch, with its scalars
 
     def update(self, epoch: int, value: float) -> bool:
         """Record epoch `epoch`'s selection value (NaN counts as worst); True if it is best."""
@@ -159,6 +160,11 @@ class StopOnSignal:
     def __exit__(self, *exc: object) -> None:
         for number, handler in self.previous.items():
             signal.signal(number, handler)
+
+
+def prefixed(prefix: str, values: dict[str, float]) -> dict[str, float]:
+    """`{name: v}` -> `{prefix/name: v}` (TensorBoard tags such as `valid/wa/anger`)."""
+    return {f"{prefix}/{name}": value for name, value in values.items()}
 
 
 def pos_weight(labels: np.ndarray) -> torch.Tensor:
@@ -209,6 +215,11 @@ class CheckpointWriter:
 
         self._thread = threading.Thread(target=write, name="memo-checkpoint")
         self._thread.start()
+
+    def raise_if_failed(self) -> None:
+        """Raise the error of a write that already failed, without waiting for one running."""
+        if self._error is not None:
+            self.wait()
 
     def wait(self) -> None:
         """Block until the last save is on disk; raise its error, if any."""
@@ -342,12 +353,14 @@ class Trainer:
         `last.pt` of the previous epoch is kept for resuming.
         """
         run = self.prepare(train, valid, resume)
-        early_stop = int(self.config.early_stop)
+        early_stop = self.config.early_stop  # None: off
         with StopOnSignal() as stop, self.checkpoints:
             for epoch in range(run.state.epoch + 1, int(self.config.epochs) + 1):
-                if run.state.bad_epochs >= early_stop:
+                if early_stop is not None and run.state.bad_epochs >= int(early_stop):
                     break
                 self.run_epoch(run, epoch, stop)
+        if run.state.best_epoch == 0:  # cannot happen after a validated config; never report it
+            raise MemoError("no epoch was trained and selected; nothing to test")
         self.model.load_state_dict(run.best_weights)
         return run.state
 
@@ -374,12 +387,22 @@ class Trainer:
         )
         valid_scored = clock()
         selection = result.metrics[self.task.selection_key]
+        if math.isnan(selection):
+            raise MemoError(
+                f"valid {self.task.selection_key} is undefined in epoch {epoch}: no emotion of "
+                f"the valid split ({', '.join(run.valid.emotions)}) has both positive and "
+                "negative samples, so no epoch can be selected and nothing would be trained"
+            )
         run.scheduler.step(result.loss)
         improved = state.update(epoch, selection)
         if improved:
             run.best_weights = self._copy_weights()
         lr = run.optimizer.param_groups[0]["lr"]
         seconds = clock() - started
+        scalars = {
+            **prefixed("train", {"loss": train_loss, "lr": lr, **train_metrics}),
+            **prefixed("valid", {"loss": result.loss, **result.metrics}),
+        }
         state.history.append(
             {
                 "epoch": epoch,
@@ -388,10 +411,10 @@ class Trainer:
                 "valid_selection": selection,
                 "lr": lr,
                 "seconds": seconds,
+                "scalars": scalars,  # what TensorBoard got, to rebuild it on resume
             }  # fmt: skip
         )
-        self.logger.scalars("train", {"loss": train_loss, "lr": lr, **train_metrics}, epoch)
-        self.logger.scalars("valid", {"loss": result.loss, **result.metrics}, epoch)
+        self.logger.log(scalars, epoch)
         log.info(
             "epoch %d  train loss %.4f  valid loss %.4f  valid %s %.4f%s  (%.1fs)",
             epoch, train_loss, result.loss, self.task.selection_key, selection,
@@ -402,7 +425,7 @@ class Trainer:
         checkpoint = self._checkpoint(run, run.train.emotions)
         paths = [self.checkpoint_dir / "best.pt"] if improved else []
         self.checkpoints.save([*paths, self.checkpoint_dir / "last.pt"], checkpoint)
-        if state.bad_epochs >= int(self.config.early_stop):
+        if self.config.early_stop is not None and state.bad_epochs >= int(self.config.early_stop):
             log.info("early stop: no better valid %s for %d epochs",
                      self.task.selection_key, state.bad_epochs)  # fmt: skip
         finished = clock()
@@ -449,6 +472,7 @@ class Trainer:
             optimizer.step()
             losses.append(loss.detach())
             outputs.append(logits.detach())
+            self.checkpoints.raise_if_failed()
             if stop.requested:
                 raise Interrupted(
                     f"stopped by {stop.signal_name} during epoch {epoch}; checkpoints/last.pt "
@@ -462,15 +486,34 @@ class Trainer:
         loss_sum = (batch_losses * sizes).sum().reshape(1)
         host = torch.cat([batch_losses, loss_sum]).cpu().numpy()
         finite = np.isfinite(host[:-1])
+        kept = (
+            f"checkpoints/last.pt holds the weights after epoch {epoch - 1}"
+            if epoch > 1
+            else "no checkpoint was written (this was the first epoch)"
+        )
         if not finite.all():
             first = int(np.flatnonzero(~finite)[0])
             raise MemoError(
                 f"non-finite training loss ({float(host[first])}) in epoch {epoch}, batch "
-                f"{first + 1} of {len(losses)}; checkpoints/last.pt holds the weights from before "
-                "this epoch (try a lower trainer.lr, or check the features for extreme values)"
+                f"{first + 1} of {len(losses)}; {kept} (try a lower trainer.lr, or check the "
+                "features for extreme values)"
             )
         train_loss = float(host[-1]) / len(data)
+        if run.state.initial_loss is None:
+            run.state.initial_loss = float(host[0])
+        self._check_divergence(train_loss, epoch, run.state.initial_loss, kept)
         return train_loss, scores.cpu().numpy(), labels[order].cpu().numpy()
+
+    def _check_divergence(self, loss: float, epoch: int, initial: float, kept: str) -> None:
+        """Stop when the epoch's mean training loss exceeds `trainer.divergence_factor` times
+        the run's first batch loss: the optimiser is moving away from any fit."""
+        factor = self.config.divergence_factor
+        if factor is not None and loss > float(factor) * initial:
+            raise MemoError(
+                f"training diverged: mean train loss {loss:.4g} in epoch {epoch} is more than "
+                f"trainer.divergence_factor={factor} times the first batch's loss {initial:.4g}; "
+                f"{kept} (try a lower trainer.lr)"
+            )
 
     def _copy_weights(self) -> dict[str, torch.Tensor]:
         """A copy of the model's weights on its device (cheaper than deepcopy)."""

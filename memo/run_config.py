@@ -1,0 +1,78 @@
+"""A run's effective config: the values that decide its numbers, compared on resume and reuse.
+
+A run directory's results belong to the config that produced them. Resuming it, or reusing a
+finished one, is allowed only when the effective config is unchanged; keys that only place,
+display or pace a run (and cannot change a number) are the one exception, listed here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from memo.errors import MemoError
+
+# Keys that cannot change results, so they may differ between a run and its resume:
+#   paths.*           where data, caches and outputs live (the data itself is checked through
+#                     the checkpoint's feature sizes and the data source recorded with it)
+#   trainer.progress  whether a progress bar is drawn
+#   trainer.threads   CPU threads: they change speed, not the computation
+#   resume            how the run directory was found
+RUN_ONLY_KEYS = ("paths", "trainer.progress", "trainer.threads", "resume")
+
+
+def is_run_only(key: str) -> bool:
+    """Whether `key` (dotted, optionally with a +/~ override prefix) is one of RUN_ONLY_KEYS."""
+    key = key.lstrip("+~")
+    return any(key == k or key.startswith(k + ".") for k in RUN_ONLY_KEYS)
+
+
+def split_override(override: str) -> tuple[str, str]:
+    """`key=value` -> (key, value); an override without `=` (e.g. `~key`) has value ''."""
+    key, _, value = override.partition("=")
+    return key, value
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            flat.update(_flatten(item, f"{prefix}{key}."))
+        return flat
+    return {prefix.rstrip("."): value}
+
+
+def effective_config(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config without Hydra's own section and without RUN_ONLY_KEYS, flattened to
+    dotted keys (e.g. 'trainer.lr')."""
+    container = OmegaConf.to_container(cfg, resolve=True)
+    container.pop("hydra", None)
+    return {k: v for k, v in _flatten(container).items() if not is_run_only(k)}
+
+
+def config_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """'key: old -> new' for every key whose value differs (a missing key shows as <absent>)."""
+    absent = "<absent>"
+    return [
+        f"{key}: {stored.get(key, absent)!r} -> {current.get(key, absent)!r}"
+        for key in sorted(set(stored) | set(current))
+        if stored.get(key, absent) != current.get(key, absent)
+    ]
+
+
+def require_same_config(stored: Any, current: dict[str, Any], what: str) -> None:
+    """Refuse to continue or reuse `what` (a run's results or checkpoint) made with another
+    effective config, listing each differing key with its old and new value."""
+    if not isinstance(stored, dict):
+        raise MemoError(
+            f"{what} records no config, so it cannot be shown to match this run; "
+            "use resume=false or another output directory"
+        )
+    differences = config_differences(stored, current)
+    if differences:
+        raise MemoError(
+            f"{what} was made with other settings ({'; '.join(differences)}); its numbers do "
+            "not belong to this config. Use resume=false to start this directory again, or "
+            "another output directory (hydra.run.dir / hydra.sweep.dir)"
+        )

@@ -1,0 +1,268 @@
+"""Run integrity: every reported number belongs to the experiment it names (in process)."""
+
+from __future__ import annotations
+
+import errno
+import importlib
+import json
+import os
+import stat
+
+import pytest
+import torch
+from conftest import assert_one_value_per_step, compose_config, read_metrics, run_in_process
+
+import memo.experiment
+import memo.io
+from memo.config import validate
+from memo.data.regimes import apply_regime
+from memo.data.sources import load_corpus
+from memo.errors import MemoError
+from memo.run_config import RUN_ONLY_KEYS, effective_config, is_run_only
+from memo.run_lock import RunLock
+from memo.training.checkpoints import load_checkpoint, save_checkpoint
+
+TINY = ["dataset.scale=0.03", "trainer.epochs=2", "dataset.source=synthetic"]
+
+
+class SimulatedKill(BaseException):
+    """Stands for SIGKILL at a write point: nothing in memo catches it."""
+
+
+# 1. An untrained model is never reported as completed.
+
+
+def test_early_stop_must_be_positive_or_null():
+    with pytest.raises(MemoError, match="'trainer.early_stop': got 0; allowed: a positive"):
+        validate(compose_config(["trainer.early_stop=0"]))
+    validate(compose_config(["trainer.early_stop=null"]))
+
+
+def _without_valid_positives(emotions, monkeypatch):
+    """Make the valid split lose every positive of `emotions` (None: of all emotions)."""
+
+    def regime(corpus, cfg):
+        data = apply_regime(corpus, cfg)
+        labels = data.valid.labels.copy()
+        for k, emotion in enumerate(data.valid.emotions):
+            if emotions is None or emotion in emotions:
+                labels[:, k] = 0
+        data.valid.labels[:] = labels
+        return data
+
+    monkeypatch.setattr(memo.experiment, "apply_regime", regime)
+
+
+def test_no_selectable_epoch_fails_instead_of_reporting_initial_weights(tmp_path, monkeypatch):
+    _without_valid_positives(None, monkeypatch)
+    with pytest.raises(MemoError, match="valid wa/avg is undefined in epoch 1"):
+        run_in_process(tmp_path, TINY)
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_selection_uses_the_emotions_valid_can_score_and_says_so(tmp_path, monkeypatch, caplog):
+    _without_valid_positives({"fear"}, monkeypatch)
+    metrics = run_in_process(tmp_path, TINY)
+    assert metrics["selection"]["excluded"] == ["fear"]
+    assert "fear" not in metrics["selection"]["emotions"]
+    assert "undefined on valid for fear" in caplog.text
+
+
+# 2. Resume and reuse only with the same effective config.
+
+
+def test_a_finished_run_with_other_settings_is_refused_naming_each_key(tmp_path):
+    run_in_process(tmp_path, TINY)
+    with pytest.raises(MemoError) as error:
+        run_in_process(tmp_path, [*TINY, "trainer.lr=5e-4", "seed=3"])
+    message = str(error.value)
+    assert "trainer.lr: 0.001 -> 0.0005" in message and "seed: 0 -> 3" in message
+    assert "resume=false" in message
+
+
+def test_resume_with_other_settings_is_refused_and_run_only_keys_may_differ(tmp_path):
+    run_in_process(tmp_path, TINY)
+    (tmp_path / "run" / "metrics.json").unlink()  # as if killed before the end
+    with pytest.raises(MemoError, match=r"dataset.scale: 0.03 -> 0.04"):
+        run_in_process(tmp_path, [*TINY[1:], "dataset.scale=0.04"])
+    moved = [*TINY, f"paths.output_dir={tmp_path / 'elsewhere'}", "trainer.threads=1"]
+    assert run_in_process(tmp_path, moved)["epochs_run"] == 2
+
+
+def test_run_only_keys_are_one_list():
+    assert RUN_ONLY_KEYS == ("paths", "trainer.progress", "trainer.threads", "resume")
+    assert is_run_only("paths.cache_dir") and is_run_only("+trainer.threads")
+    assert not is_run_only("trainer.lr") and not is_run_only("pathsx")
+    keys = effective_config(compose_config([]))
+    assert "trainer.lr" in keys and "seed" in keys and not any(k.startswith("paths.") for k in keys)
+
+
+def test_resume_false_starts_the_directory_again(tmp_path):
+    run_in_process(tmp_path, TINY)
+    metrics = run_in_process(tmp_path, [*TINY, "trainer.lr=5e-4", "resume=false"])
+    assert metrics["config"]["trainer.lr"] == 5e-4
+
+
+# 3. One process per run directory.
+
+
+def test_a_second_process_in_a_run_directory_is_refused(tmp_path):
+    with RunLock(tmp_path / "run"), pytest.raises(MemoError) as error:
+        run_in_process(tmp_path, TINY)
+    assert f"pid {os.getpid()} on host" in str(error.value)
+    run_in_process(tmp_path, TINY)  # released with the holder
+
+
+# 4. mode=eval records what the checkpoint holds; checkpoints never name code.
+
+
+@pytest.fixture
+def rnn_lf_checkpoint(tmp_path):
+    args = [*TINY, "model=rnn_lf", "model.modalities=ta", "regime=zsl", "regime.emotion=fear"]
+    run_in_process(tmp_path, args, tmp_path / "train")
+    return tmp_path / "train" / "checkpoints" / "best.pt"
+
+
+def test_eval_records_the_checkpoints_model(tmp_path, rnn_lf_checkpoint, caplog):
+    args = [*TINY, "mode=eval", f"ckpt={rnn_lf_checkpoint}"]  # default model: eea, tav
+    metrics = run_in_process(tmp_path, args, tmp_path / "eval")
+    assert (metrics["model"], metrics["modalities"]) == ("rnn_lf", "ta")
+    assert metrics["model_config"]["_target_"] == "memo.models.rnn.LateFusionRNN"
+    assert metrics["untrained_output_rows"] == ["fear"]
+    assert "untrained output rows" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("change", "refused"),
+    [
+        ({"_target_": "os.system"}, "'_target_' names 'os.system'"),
+        ({"rnn": {"_target_": "shutil.rmtree", "path": "/"}}, "'rnn._target_'"),
+        ({"hidden_text": [{"_target_": "asyncio.subprocess"}]}, "'hidden_text._target_'"),
+        ({"_args_": ["x"]}, "refused model config key '_args_'"),
+        ({"unknown": 1}, "refused model config key 'unknown'"),
+    ],
+)  # fmt: skip
+def test_a_checkpoint_naming_code_is_refused(tmp_path, rnn_lf_checkpoint, change, refused):
+    checkpoint = load_checkpoint(rnn_lf_checkpoint)
+    checkpoint["model_config"].update(change)
+    hostile = tmp_path / "hostile.pt"
+    save_checkpoint(hostile, checkpoint)
+    with pytest.raises(MemoError, match=f"checkpoint {hostile}: .*{refused}"):
+        run_in_process(tmp_path, [*TINY, "mode=eval", f"ckpt={hostile}"], tmp_path / "eval")
+
+
+# 5. and kill at every write point: identical metrics, one TensorBoard value per step.
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("reference")
+    torch.set_num_threads(1)
+    return run_in_process(tmp_path, [*TINY, "trainer.epochs=3", "trainer.early_stop=100"])
+
+
+def _kill_at(monkeypatch, target, name: str, when) -> None:
+    """Replace `target.name` by a wrapper that raises SimulatedKill when `when(*args)` holds."""
+    original = getattr(target, name)
+
+    def wrapper(*args, **kwargs):
+        if when(*args):
+            raise SimulatedKill(name)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(target, name, wrapper)
+
+
+def _nth(n: int):
+    calls = []
+    return lambda *args: calls.append(1) or len(calls) == n
+
+
+POINTS = {
+    "corpus cache": ("memo.data.synthetic", "_write_cache", lambda: _nth(1)),
+    "first checkpoint": ("memo.training.trainer", "save_checkpoint", lambda: _nth(1)),
+    "last checkpoint": ("memo.training.trainer", "save_checkpoint", lambda: _nth(4)),
+    "tensorboard": ("memo.training.tensorboard.TensorBoardLogger", "log", lambda: _nth(2)),
+    "final logging": ("memo.training.tensorboard.TensorBoardLogger", "pr_curves", lambda: _nth(1)),
+    "metrics": ("memo.experiment", "write_json", lambda: _nth(1)),
+}
+
+
+@pytest.mark.parametrize("point", sorted(POINTS))
+def test_kill_at_each_write_point_then_rerun(tmp_path, monkeypatch, reference, point):
+    module, name, when = POINTS[point]
+    target = _resolve(module)
+    args = [*TINY, "trainer.epochs=3", "trainer.early_stop=100"]
+    with monkeypatch.context() as patch:
+        _kill_at(patch, target, name, when())
+        with pytest.raises(SimulatedKill):
+            run_in_process(tmp_path, args)
+    rerun = run_in_process(tmp_path, args)
+    assert rerun["test"] == reference["test"] and rerun["best_epoch"] == reference["best_epoch"]
+    assert_one_value_per_step(tmp_path / "run", epochs=3)
+
+
+def _resolve(dotted: str):
+    """A module, or a class given as `module.Class`."""
+    try:
+        return importlib.import_module(dotted)
+    except ModuleNotFoundError:
+        module, _, name = dotted.rpartition(".")
+        return getattr(importlib.import_module(module), name)
+
+
+# 6. Data: a data folder the user named must hold the files.
+
+
+def test_a_named_data_folder_without_files_is_an_error(tmp_path):
+    cfg = compose_config([f"paths.data_dir={tmp_path / 'typo'}"])
+    with pytest.raises(MemoError, match="dataset.source=auto: 12 of the 12 expected mosei"):
+        load_corpus(cfg.dataset, tmp_path / "cache")
+
+
+# 7. Divergence.
+
+
+def test_an_exploding_loss_stops_the_run(tmp_path):
+    with pytest.raises(MemoError, match="training diverged: mean train loss .* in epoch 1"):
+        run_in_process(tmp_path, [*TINY, "trainer.lr=1e3", "trainer.clip_grad_norm=null"])
+
+
+# 8. Faults: disk full, permissions, temp files.
+
+
+def test_disk_full_names_the_path_at_the_first_failed_write_and_resume_works(
+    tmp_path, monkeypatch, reference
+):
+    args = [*TINY, "trainer.epochs=3", "trainer.early_stop=100"]
+    original, calls = os.fsync, []
+
+    def full_disk(fd):
+        calls.append(fd)
+        if len(calls) >= 3:  # the corpus cache, best.pt and last.pt of epoch 1 fit
+            raise OSError(errno.ENOSPC, "No space left on device")
+        original(fd)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(memo.io.os, "fsync", full_disk)
+        with pytest.raises(MemoError, match=r"cannot write .*\.pt: No space left on device"):
+            run_in_process(tmp_path, args)
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["state"]["epoch"] == 1
+    assert not list((tmp_path / "run" / "checkpoints").glob(".*.tmp"))
+    assert run_in_process(tmp_path, args)["test"] == reference["test"]
+
+
+def test_outputs_honour_the_umask_and_stale_temp_files_are_removed(tmp_path):
+    stale = tmp_path / "run" / "checkpoints" / ".last.pt.abc123.tmp"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"half a checkpoint")
+    previous = os.umask(0o022)
+    try:
+        run_in_process(tmp_path, TINY)
+    finally:
+        os.umask(previous)
+    assert not stale.exists()
+    for path in ("metrics.json", "checkpoints/last.pt", "checkpoints/best.pt"):
+        assert stat.S_IMODE((tmp_path / "run" / path).stat().st_mode) == 0o644, path
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "completed"
+    assert read_metrics(tmp_path / "run")["config"]["seed"] == 0
