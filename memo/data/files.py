@@ -43,7 +43,7 @@ def load_files_corpus(dataset: DictConfig, cache_dir: Path | str) -> Corpus:
     if missing:
         expected = expected_files(dataset)
         raise MemoError(
-            f"dataset.source=files: {len(missing)} of the {len(expected)} expected "
+            f"dataset.source={dataset.source}: {len(missing)} of the {len(expected)} expected "
             f"{dataset.name} files are missing in {Path(dataset.dir).resolve()}: "
             f"{[p.name for p in missing]}"
         )
