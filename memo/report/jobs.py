@@ -14,23 +14,11 @@ from omegaconf.errors import OmegaConfBaseException
 
 from memo.errors import MemoError
 from memo.report.records import Damaged, Result, parse, read_identity, read_outcome
+from memo.run_config import is_run_only, split_override
 
 SWEEP_FILE = "multirun.yaml"  # written by Hydra into every sweep directory
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 SEED = "seed"
-# Override keys that say where or how a run goes, not what it computes: not part of a configuration.
-RUN_ONLY = ("paths.", "trainer.progress", "trainer.threads")
-
-
-def split_override(override: str) -> tuple[str, str]:
-    """`key=value` -> (key, value); an override without `=` (e.g. `~key`) has value ''."""
-    key, _, value = override.partition("=")
-    return key, value
-
-
-def is_run_only(key: str) -> bool:
-    """Whether an override only places or displays a run (paths, progress, threads)."""
-    return key.lstrip("+~").startswith(RUN_ONLY)
 
 
 @dataclass(frozen=True)
