@@ -1,13 +1,23 @@
-"""Checkpoints are data, not code: plain tensors and containers, saved atomically."""
+"""Checkpoints are data, not code: plain tensors and containers, saved atomically.
+
+`torch.load(weights_only=True)` admits no code, but it does not bound what plain data can
+do, so the archive is checked before torch reads it: torch.save never compresses an entry
+(a compressed one can expand a small file to gigabytes), and the pickle `data.pkl` passes
+the data files' opcode scan (a tuple nested 300,000 deep crashes the interpreter inside
+torch.load). Every tensor loaded must cover no more bytes than its storage holds (a
+zero-stride view can declare gigabytes over 4 bytes).
+"""
 
 from __future__ import annotations
 
 import io
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from memo.data.safe_pickle import scan_pickle
 from memo.errors import MemoError
 from memo.io import atomic_write
 
@@ -20,12 +30,16 @@ def save_checkpoint(path: Path | str, state: dict[str, Any]) -> None:
 
 
 def load_checkpoint(path: Path | str) -> dict[str, Any]:
-    """Load a checkpoint with `weights_only=True`; a missing or corrupt file is a MemoError."""
+    """Load a checkpoint with `weights_only=True`, within the bounds above; a missing, corrupt
+    or refused file is a MemoError."""
     path = Path(path)
     if not path.is_file():
         raise MemoError(f"checkpoint {path} does not exist")
     try:
+        check_archive(path)
         state = torch.load(path, map_location="cpu", weights_only=True)
+    except MemoError:
+        raise
     except Exception as error:  # torch raises many types for truncated/garbled files
         raise MemoError(
             f"checkpoint {path} is corrupt or not a memo checkpoint ({type(error).__name__}: "
@@ -33,4 +47,61 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
         ) from None
     if not isinstance(state, dict) or "model" not in state:
         raise MemoError(f"checkpoint {path} is not a memo checkpoint (no 'model' entry)")
+    check_tensors(state, f"checkpoint {path}")
     return state
+
+
+def check_archive(path: Path) -> None:
+    """Refuse a checkpoint archive with compressed entries, entries larger in all than the
+    file, or a pickle beyond `scan_pickle`'s bounds; before torch reads any of it."""
+    with zipfile.ZipFile(path) as archive:
+        entries = archive.infolist()
+        compressed = [e.filename for e in entries if e.compress_type != zipfile.ZIP_STORED]
+        if compressed:
+            raise MemoError(
+                f"checkpoint {path}: refused: entry {compressed[0]} is compressed (torch.save "
+                "stores entries as they are; a compressed one can expand to any size)"
+            )
+        declared = sum(e.file_size for e in entries)
+        if declared > path.stat().st_size:
+            raise MemoError(
+                f"checkpoint {path}: refused: its entries declare {declared} bytes, more than "
+                f"the file's {path.stat().st_size}"
+            )
+        for entry in entries:
+            if entry.filename.endswith(".pkl"):
+                with archive.open(entry) as stream:
+                    where = f"checkpoint {path} ({entry.filename})"
+                    scan_pickle(stream, where, entry.file_size, forbidden=frozenset())
+
+
+def check_tensors(state: object, where: str) -> None:
+    """Refuse any tensor in `state` that is not dense or covers more bytes than its storage
+    holds (a view repeating its data through zero or overlapping strides)."""
+    seen: set[int] = set()
+    todo = [state]
+    while todo:
+        item = todo.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, dict):
+            todo.extend(item.keys())
+            todo.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            todo.extend(item)
+        elif isinstance(item, torch.Tensor):
+            _check_tensor(item, where)
+
+
+def _check_tensor(tensor: torch.Tensor, where: str) -> None:
+    if tensor.layout != torch.strided:
+        raise MemoError(f"{where}: refused a {tensor.layout} tensor; expected dense tensors")
+    covered = tensor.numel() * tensor.element_size()
+    held = tensor.untyped_storage().nbytes()
+    if covered > held:
+        raise MemoError(
+            f"{where}: refused a tensor of shape {tuple(tensor.shape)} with strides "
+            f"{tensor.stride()} covering {covered} bytes over a storage of {held}; a tensor "
+            "may not repeat its data"
+        )
