@@ -198,3 +198,15 @@ def test_torch_threads_per_job(setting, launcher, expected):
 def test_torch_threads_rejects_nonsense():
     with pytest.raises(MemoError, match="trainer.threads"):
         torch_threads(0, None)
+
+
+def test_a_sweep_rerun_with_other_values_never_relabels_finished_jobs(tmp_path):
+    sweep = tmp_path / "sweep"
+    run_cli([MULTIRUN, *TINY, "regime.emotion=anger", f"hydra.sweep.dir={sweep}"], tmp_path)
+    anger = read_metrics(sweep / "0")
+    rerun = run_cli([MULTIRUN, *TINY, "regime.emotion=disgust", f"hydra.sweep.dir={sweep}"],
+                    tmp_path, check=False)  # fmt: skip
+    assert rerun.returncode == 1
+    assert "regime.emotion: 'anger' -> 'disgust'" in rerun.stderr
+    assert read_metrics(sweep / "0") == anger  # untouched, still anger's
+    assert status(sweep / "0")["status"] == "failed"
