@@ -97,3 +97,12 @@ def test_resuming_with_another_model_says_what_differs(tmp_path):
     assert result.returncode == 2
     assert "model.modalities: 'ta' -> 'tav'" in result.stderr
     assert "trainer.epochs: 1 -> 2" in result.stderr and "resume=false" in result.stderr
+
+
+def test_ctrl_c_outside_training_is_a_clean_message(tmp_path):
+    process = start(tmp_path, tmp_path / "run", "trainer.epochs=1")
+    assert "data:" in process.stderr.readline()  # past start-up imports, in the run itself
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode in (2, 130)  # 130 before/after training, 2 stopped in it
+    assert "resume=true" in stderr and "Traceback" not in stderr
