@@ -9,6 +9,7 @@ from conftest import compose_config, run_in_process
 
 from memo.data.align import EPSILON, average_frames, left_pad, overlaps
 from memo.data.csd import CsdReader, csd_writer
+from memo.data.export import main as export_main
 from memo.data.export import write_mosei_csd
 from memo.data.files import load_files_corpus
 from memo.data.mosei_csd import sequences, standard_folds
@@ -240,7 +241,13 @@ def test_a_prepared_folder_trains(exported, tmp_path):
     root, _, _ = exported
     metrics = run_in_process(
         tmp_path,
-        ["dataset.source=files", f"paths.data_dir={root}", "trainer.epochs=1"],
+        [
+            "dataset.source=files",
+            f"paths.data_dir={root}",
+            "trainer.epochs=1",
+            "model.hidden_audio=8",
+            "model.hidden_vision=8",
+        ],
     )
     assert metrics["data_source"] == "files"
 
@@ -298,6 +305,24 @@ def test_a_fold_without_samples_is_an_error(tmp_path):
     write_sequences(tmp_path / "csd", {TRAIN: simple_video(), VALID: simple_video()})
     with pytest.raises(MemoError, match=r"standard \['test'\] fold"):
         prepare_mosei(tmp_path / "csd", tmp_path / "out")
+
+
+def test_settings_are_checked(tmp_path):
+    with pytest.raises(MemoError, match="--seq-len: got 0; allowed: 1 to 1000 words"):
+        prepare_mosei(tmp_path, tmp_path / "out", seq_len=0)
+    with pytest.raises(MemoError, match="got 'facet42'; allowed: facet | openface"):
+        prepare_mosei(tmp_path, tmp_path / "out", visual="facet42")
+
+
+def test_export_writes_csd_for_mosei_only(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # the CLI caches the built-in corpus under ./.cache/memo
+    export_main(["--format", "csd", "--out", "csd", "--scale", "0.01"])
+    assert sorted(p.name for p in (tmp_path / "csd").iterdir()) == sorted(
+        name for name, _ in sequences().values()
+    )
+    assert "python -m memo.data.prepare mosei --csd csd" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="error: --format csd writes CMU-MOSEI only"):
+        export_main(["--format", "csd", "--dataset", "iemocap", "--out", "csd"])
 
 
 def test_cli_errors_are_one_line_with_exit_status_2(tmp_path, capsys):

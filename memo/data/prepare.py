@@ -50,6 +50,7 @@ from memo.io import write_json
 log = logging.getLogger(__name__)
 
 FEATURES = ("text", "audio", "vision")
+MAX_SEQ_LEN = 1000  # bounds the output's size; real segments rarely exceed 100 words
 
 
 class Tally:
@@ -215,8 +216,8 @@ def prepare_mosei(
     Every output file appears whole or not at all. `progress` (default: stderr is a
     terminal) shows a progress bar over videos.
     """
-    if seq_len < 1:
-        raise MemoError(f"--seq-len: got {seq_len}; allowed: a positive number of words")
+    if not 1 <= seq_len <= MAX_SEQ_LEN:
+        raise MemoError(f"--seq-len: got {seq_len}; allowed: 1 to {MAX_SEQ_LEN} words")
     out = Path(out)
     paths = sequence_files(Path(csd_dir), visual)
     fold_of = {video: split for split, videos in standard_folds().items() for video in videos}

@@ -36,13 +36,15 @@ WORDS_PER_SECOND = 1.92  # 450k words over 65 hours
 WORDS_PER_SEGMENT = 19.4  # 450k words in 23k segments
 RATES = {"audio": 100, "vision": 30}  # frames per second
 DIMS = {"text": 300, "audio": 74, "vision": 35}
-PREVALENCE = np.array([0.52, 0.25, 0.21, 0.10, 0.17, 0.08])  # happy, sad, anger, ...
+# Share of segments showing happy, sad, anger, surprise, disgust, fear (label columns 1-6).
+PREVALENCE = np.array([0.52, 0.25, 0.21, 0.10, 0.17, 0.08])
 
 
 def video_ids(scale: float, rng: np.random.Generator) -> list[str]:
     """`scale` of each standard fold's ids and of some ids in no fold, sorted."""
-    folds = standard_folds()
-    groups = [*folds.values(), [f"nofold{k:03d}" for k in range(FULL_VIDEOS - 3227)]]
+    folds = list(standard_folds().values())
+    extra = FULL_VIDEOS - sum(len(fold) for fold in folds)
+    groups = [*folds, [f"nofold{k:03d}" for k in range(extra)]]
     chosen = [rng.choice(g, max(1, round(scale * len(g))), replace=False) for g in groups]
     return sorted(str(v) for v in np.concatenate(chosen))
 
