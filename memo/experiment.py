@@ -126,7 +126,13 @@ def _run(cfg: DictConfig, run_dir: Path, effective: dict[str, Any], started: flo
         meta["model_name"] = model_name(
             meta["model_config"]["_target_"], checkpoint.get("model_name")
         )
-        model.load_state_dict(checkpoint["model"])
+        try:
+            model.load_state_dict(checkpoint["model"])
+        except (RuntimeError, TypeError, AttributeError) as error:  # keys or shapes differ
+            first = str(error).strip().splitlines()[0]
+            raise MemoError(
+                f"checkpoint {cfg.ckpt}: its weights do not fit its model config ({first})"
+            ) from None
         log.info("model and its settings come from the checkpoint %s", cfg.ckpt)
     else:
         if cfg.resume is not False and (run_dir / LAST).is_file():

@@ -266,3 +266,12 @@ def test_outputs_honour_the_umask_and_stale_temp_files_are_removed(tmp_path):
         assert stat.S_IMODE((tmp_path / "run" / path).stat().st_mode) == 0o644, path
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "completed"
     assert read_metrics(tmp_path / "run")["config"]["seed"] == 0
+
+
+def test_weights_that_do_not_fit_the_stored_model_are_one_line(tmp_path, rnn_lf_checkpoint):
+    checkpoint = load_checkpoint(rnn_lf_checkpoint)
+    checkpoint["model"].pop(next(iter(checkpoint["model"])))
+    broken = tmp_path / "broken.pt"
+    save_checkpoint(broken, checkpoint)
+    with pytest.raises(MemoError, match=f"checkpoint {broken}: its weights do not fit"):
+        run_in_process(tmp_path, [*TINY, "mode=eval", f"ckpt={broken}"], tmp_path / "eval")
