@@ -144,6 +144,15 @@ def frombuffer_mismatch() -> bytes:
     )
 
 
+def late_deepening(lists: int = 1000) -> bytes:
+    """`lists` empty lists, then list i appended to list i - 1 in increasing i: each is extended
+    after it is inside another, which would hide the nesting depth from a scan."""
+    data = b"\x80\x02" + b"".join(b"]r" + i.to_bytes(4, "little") for i in range(lists))
+    for i in range(lists - 1):
+        data += b"j" + i.to_bytes(4, "little") + b"j" + (i + 1).to_bytes(4, "little") + b"a0"
+    return data + b"j\x00\x00\x00\x00."
+
+
 PICKLES = {  # name -> (bytes, phrase of the refusal)
     "deep_tuple_key": (deep_tuple_key(), "nesting deeper than 100 levels"),
     "shared_doubling": (shared_doubling(), "would expand to more than"),
@@ -160,6 +169,7 @@ PICKLES = {  # name -> (bytes, phrase of the refusal)
     ),
     "build_on_global": (b"\x80\x02cnumpy\ndtype\n}b.", "BUILD on numpy.dtype"),
     "instance_opcode": (b"\x80\x02cnumpy\ndtype\n)\x81.", "opcode NEWOBJ is not allowed"),
+    "late_deepening": (late_deepening(), "APPEND on a container already inside another"),
 }
 
 
@@ -259,7 +269,7 @@ def test_hostile_checkpoints_are_refused_quickly_and_small(tmp_path):
     setup = "import torch\nfrom memo.training.checkpoints import load_checkpoint as load"
     results, _, growth = measure(setup, {name: str(path) for name, path in files.items()})
     expected = {
-        "deep": "data.pkl): refused before loading: nesting deeper than 100",
+        "deep": "not a memo checkpoint (archive/data.pkl: refused before loading: nesting",
         "compressed": "is compressed",
         "zero_strides": "refused a tensor of shape (1000000, 20, 300) with strides (0, 0, 0)",
     }

@@ -104,6 +104,7 @@ def cached_corpus(
     root = Path(root)
     key = cache_key(sources, settings)
     entry = root / key
+    remove_stale_temps(root)
     corpus = read_entry(entry)
     if corpus is not None:
         log.info("loaded %s arrays from cache %s", corpus.dataset, entry)
@@ -116,7 +117,6 @@ def cached_corpus(
         return build()
     with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # held by a process building this entry: wait for it
-        remove_stale_temps(root)
         corpus = read_entry(entry, warn=False)
         if corpus is not None:
             return corpus
@@ -177,10 +177,8 @@ def _read_split(folder: Path, meta: dict) -> Split:
 
 
 def write_entry(entry: Path, corpus: Corpus) -> None:
-    """Write `corpus` as `entry` atomically: into a temporary folder, then rename it.
-
-    The caller holds the entry's lock; a damaged entry in the way is moved aside first.
-    """
+    """Write `corpus` as `entry` atomically: into a temporary folder, then rename it. The
+    caller holds the entry's lock; a damaged entry in the way is moved aside first."""
     entry.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_sibling(entry)
     try:

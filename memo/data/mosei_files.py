@@ -44,10 +44,7 @@ def expected_files(dataset: DictConfig) -> list[Path]:
 
 def read_corpus(dataset: DictConfig) -> Corpus:
     """All three splits, validated; labels are `ey > 0` in the order of `dataset.emotions`.
-
-    Every file's `d1` is checked from its metadata (`dataset_shape`), and the sample counts
-    and feature sizes compared across files, before any data is read.
-    """
+    Every `d1` is checked, and counts and sizes compared, from metadata before any read."""
     folder = Path(dataset.dir)
     emotions = tuple(dataset.emotions)
     shapes = {}
@@ -128,10 +125,8 @@ def _open(path: Path) -> Iterator[h5py.File]:
 def _dataset(
     file: h5py.File, path: Path, expected: tuple[int | str, ...], where: str
 ) -> h5py.Dataset:
-    """`file`'s `d1`, after checking from metadata that reading it reads this file only, and no
-    more than it stores: a dataset stored here (no soft, external or virtual link, no external
-    raw data), of plain numbers, of the `expected` shape, with built-in filters only, whose
-    size does not exceed `MAX_EXPANSION` times what it stores or `SMALL_DATASET` bytes."""
+    """`file`'s `d1` once its metadata shows it reads this file only (no link, external or
+    virtual data, plug-in filter) and no more than it stores; plain numbers of `expected` shape."""
     link = file.get(DATASET_KEY, getlink=True)
     if link is None:
         raise MemoError(

@@ -44,17 +44,19 @@ PUTS = frozenset({"PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"})
 
 
 class _Item:
-    """What the scan knows of one container the pickle builds: nesting depth, expanded size.
+    """What the scan knows of a container the pickle builds: nesting depth, expanded size, and
+    whether it is inside another. (Objects built from an argument alone are ints: their size.)"""
 
-    Objects built from an opcode's argument alone (numbers, strings, globals) are plain ints
-    on the scan's stack instead: their size, at depth 0.
-    """
-
-    __slots__ = ("depth", "size")
+    __slots__ = ("depth", "size", "placed")
 
     def __init__(self, depth: int, size: int) -> None:
         self.depth = depth
         self.size = size
+        self.placed = False
+
+
+class _Unbounded(Exception):
+    """An opcode that would let the scan's depth and size fall behind the real ones."""
 
 
 # Opcodes that push one object built from their argument alone (most opcodes of a pickle),
@@ -76,12 +78,8 @@ def scan_pickle(
     size: int,
     forbidden: frozenset[str] = NOT_IN_DATA,
 ) -> None:
-    """Refuse a pickle of `size` bytes that is too long, deep, shared or large when built.
-
-    Runs over the opcodes without building anything: each object's nesting depth and size
-    (shared memo entries counted at every use, so sharing cannot hide an expansion) are
-    followed through the pickle's stack and memo.
-    """
+    """Refuse a pickle of `size` bytes that is too long, deep, shared or large when built,
+    following each object's depth and expanded size (a memo entry counts at every use)."""
     limit = EXPANSION_FLOOR + EXPANSION_RATIO * size
     stack: list[_Item | int | None] = []  # None stands for a MARK
     marks: list[int] = []
@@ -133,6 +131,8 @@ def scan_pickle(
                         f"{EXPANSION_FLOOR >> 20} MiB + {EXPANSION_RATIO} x its size)",
                         pos,
                     )
+    except _Unbounded as err:
+        raise refuse(str(err), pos) from None
     except ValueError as err:  # genops: unknown opcode, truncated argument; _step: bad stack
         raise MemoError(f"{where}: not a readable pickle ({err})") from None
 
@@ -169,15 +169,20 @@ def _step(name: str, stack: list[_Item | int | None], marks: list[int]) -> _Item
     for child in children[1:]:
         if isinstance(child, _Item):
             depth, size = max(depth, child.depth + 1), size + child.size
+            child.placed = True
         else:
             depth, size = max(depth, 1), size + child
     target = children[0] if children else None
     if name in IN_PLACE:  # the first child is the container extended
         if not isinstance(target, _Item):  # a number or string: loading will fail anyway
             target = _Item(0, target)
+        if target.placed:  # its parents' depth and size would not follow (Python's pickler
+            # fills a container before placing it; only cyclic data does otherwise)
+            raise _Unbounded(f"{name} on a container already inside another")
         target.depth = max(target.depth, depth)
         target.size += size
     elif isinstance(target, _Item):
+        target.placed = True
         target = _Item(max(depth, target.depth + 1), ITEM_BYTES + size + target.size)
     elif target is not None:
         target = _Item(max(depth, 1), ITEM_BYTES + size + target)
@@ -202,8 +207,7 @@ def _plain_dtype(dtype: object) -> bool:
 
 
 class _Global:
-    """What a pickle gets for an allowed global: a checked function, or with none, a name that
-    is only an argument (`numpy.ndarray` for `_reconstruct`). Its attributes cannot be set:
+    """An allowed global: a checked function, or (none) a name only passed to `_reconstruct`.
     BUILD on it is refused, so one file cannot change what the next one gets."""
 
     __slots__ = ("name", "function")
@@ -320,11 +324,8 @@ class _ArrayUnpickler(pickle.Unpickler):
 
 
 def check_arrays(value: object, where: str) -> None:
-    """Refuse any array in `value` that is not plain numeric or does not own exactly its data.
-
-    An array must cover a buffer of exactly shape x itemsize bytes with standard (C or
-    Fortran) strides: no zero-stride or overlapping views, no small buffer behind a big shape.
-    """
+    """Refuse any array in `value` that is not plain numeric or does not cover a buffer of
+    exactly shape x itemsize bytes with C or Fortran strides (no zero-stride views)."""
     seen: set[int] = set()
     todo = [value]
     while todo:
@@ -362,9 +363,7 @@ def _check_array(array: np.ndarray, where: str) -> None:
 
 def safe_load(path: Path | str, encoding: str = "ASCII") -> object:
     """Unpickle `path` admitting only numpy arrays and plain containers, within fixed bounds.
-
-    Use encoding="latin1" for Python 2 pickles (their array bytes are Python 2 `str`).
-    """
+    Use encoding="latin1" for Python 2 pickles (their array bytes are Python 2 `str`)."""
     path = Path(path)
     try:
         with path.open("rb") as file:

@@ -284,11 +284,8 @@ def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
 
 
 def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write the arrays atomically (temp file + rename); an unwritable cache only costs time.
-
-    Concurrent writers each rename a complete file of their own; temporaries of killed
-    writers are removed here.
-    """
+    """Write the arrays atomically (own temp file + rename; killed writers' temps removed);
+    an unwritable cache only costs time."""
     tmp = temp_sibling(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -18,12 +18,10 @@ BLOCK_BYTES = 64 * 2**20  # HDF5 datasets are converted in blocks of about this 
 def clean_features(
     source: np.ndarray | h5py.Dataset, where: str, zero_nonfinite: bool = False
 ) -> np.ndarray:
-    """`source` as float32 with -inf replaced by 0 (as the authors do for audio).
+    """`source` (an array, or an HDF5 dataset read in blocks) as float32 with -inf set to 0.
 
-    NaN, +inf and finite values beyond float32's range (which the cast would turn into
-    infinities) are errors naming `where` (file and split) and the counts, unless
-    `zero_nonfinite` is set, in which case they are zeroed as well. An HDF5 dataset is read
-    block by block, so its values are never held at a wider type in full.
+    NaN, +inf and finite values beyond float32's range (the cast makes them infinite) are an
+    error naming `where` (file and split) with the counts, unless `zero_nonfinite` zeroes them.
     """
     if isinstance(source, np.ndarray):
         out, counts = _to_float32(source)
@@ -46,9 +44,8 @@ def clean_features(
 
 
 def _to_float32(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`array` as float32 with every non-finite value zeroed, and the counts of NaN, +inf and
-    finite values that overflowed in the cast (-inf, zeroed as the real data needs, is not
-    counted)."""
+    """`array` as float32 with non-finite values zeroed; the counts of NaN, +inf and finite
+    values that overflowed in the cast (-inf is zeroed as the real data needs, not counted)."""
     with np.errstate(over="ignore"):
         out = np.asarray(array, dtype=np.float32)
     finite = np.isfinite(out)

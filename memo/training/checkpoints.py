@@ -38,8 +38,11 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
     try:
         check_archive(path)
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except MemoError:
-        raise
+        check_tensors(state)
+    except MemoError as error:  # a limit above
+        raise MemoError(
+            f"checkpoint {path} is corrupt or not a memo checkpoint ({error})"
+        ) from None
     except Exception as error:  # torch raises many types for truncated/garbled files
         raise MemoError(
             f"checkpoint {path} is corrupt or not a memo checkpoint ({type(error).__name__}: "
@@ -47,7 +50,6 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
         ) from None
     if not isinstance(state, dict) or "model" not in state:
         raise MemoError(f"checkpoint {path} is not a memo checkpoint (no 'model' entry)")
-    check_tensors(state, f"checkpoint {path}")
     return state
 
 
@@ -59,23 +61,22 @@ def check_archive(path: Path) -> None:
         compressed = [e.filename for e in entries if e.compress_type != zipfile.ZIP_STORED]
         if compressed:
             raise MemoError(
-                f"checkpoint {path}: refused: entry {compressed[0]} is compressed (torch.save "
-                "stores entries as they are; a compressed one can expand to any size)"
+                f"refused: entry {compressed[0]} is compressed (torch.save stores entries as "
+                "they are; a compressed one can expand to any size)"
             )
         declared = sum(e.file_size for e in entries)
         if declared > path.stat().st_size:
             raise MemoError(
-                f"checkpoint {path}: refused: its entries declare {declared} bytes, more than "
-                f"the file's {path.stat().st_size}"
+                f"refused: its entries declare {declared} bytes, more than the file's "
+                f"{path.stat().st_size}"
             )
         for entry in entries:
             if entry.filename.endswith(".pkl"):
                 with archive.open(entry) as stream:
-                    where = f"checkpoint {path} ({entry.filename})"
-                    scan_pickle(stream, where, entry.file_size, forbidden=frozenset())
+                    scan_pickle(stream, entry.filename, entry.file_size, forbidden=frozenset())
 
 
-def check_tensors(state: object, where: str) -> None:
+def check_tensors(state: object) -> None:
     """Refuse any tensor in `state` that is not dense or covers more bytes than its storage
     holds (a view repeating its data through zero or overlapping strides)."""
     seen: set[int] = set()
@@ -91,17 +92,17 @@ def check_tensors(state: object, where: str) -> None:
         elif isinstance(item, (list, tuple, set, frozenset)):
             todo.extend(item)
         elif isinstance(item, torch.Tensor):
-            _check_tensor(item, where)
+            _check_tensor(item)
 
 
-def _check_tensor(tensor: torch.Tensor, where: str) -> None:
+def _check_tensor(tensor: torch.Tensor) -> None:
     if tensor.layout != torch.strided:
-        raise MemoError(f"{where}: refused a {tensor.layout} tensor; expected dense tensors")
+        raise MemoError(f"refused a {tensor.layout} tensor; expected dense tensors")
     covered = tensor.numel() * tensor.element_size()
     held = tensor.untyped_storage().nbytes()
     if covered > held:
         raise MemoError(
-            f"{where}: refused a tensor of shape {tuple(tensor.shape)} with strides "
+            f"refused a tensor of shape {tuple(tensor.shape)} with strides "
             f"{tensor.stride()} covering {covered} bytes over a storage of {held}; a tensor "
             "may not repeat its data"
         )
