@@ -308,6 +308,14 @@ def hostile_h5(name: str, path: Path) -> None:
             file.create_dataset(
                 "d1", data=np.zeros((12, 20, 5)), compression=32015, allow_unknown_filter=True
             )
+        elif name == "chunk_bomb":  # 12 samples in one 80 MB gzip chunk of about 80 KB
+            file.create_dataset(
+                "d1",
+                data=np.ones((12, 20, 5)),
+                maxshape=(None, 20, 5),
+                chunks=(100_000, 20, 5),
+                compression="gzip",
+            )
         elif name == "compound_dtype":
             file.create_dataset("d1", data=np.zeros((12, 20, 5), dtype=[("a", "f8")]))
 
@@ -320,6 +328,7 @@ H5_CASES = {
     "external_raw_data": "keeps its data in other files",
     "virtual": "keeps its data in other files",
     "plugin_filter": "uses HDF5 filters [32015], which are not built in",
+    "chunk_bomb": "has chunks of shape (100000, 20, 5) (80000000 bytes), larger than the",
     "compound_dtype": "'d1' must be a numeric dataset",
 }
 

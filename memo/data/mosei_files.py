@@ -169,4 +169,10 @@ def _dataset(
             f"but stores {stored} bytes; refused (limit: {MAX_EXPANSION} x the stored size, "
             f"or {SMALL_DATASET >> 20} MiB)"
         )
+    chunk = math.prod(node.chunks or ()) * dtype.itemsize
+    if chunk > max(SMALL_DATASET, declared):  # each chunk is decompressed whole
+        raise MemoError(
+            f"{path}: '{DATASET_KEY}' has chunks of shape {node.chunks} ({chunk} bytes), larger "
+            f"than the dataset and than {SMALL_DATASET >> 20} MiB; refused"
+        )
     return node

@@ -29,7 +29,8 @@ def clean_features(
         out = np.empty(source.shape, np.float32)
         counts = np.zeros(3, dtype=np.int64)
         row_bytes = math.prod(source.shape[1:]) * source.dtype.itemsize
-        step = max(1, BLOCK_BYTES // max(1, row_bytes))
+        chunk_rows = source.chunks[0] if source.chunks else 1  # whole chunks: each read once
+        step = max(1, BLOCK_BYTES // max(1, row_bytes) // chunk_rows) * chunk_rows
         for start in range(0, source.shape[0], step):
             out[start : start + step], block_counts = _to_float32(source[start : start + step])
             counts += block_counts
