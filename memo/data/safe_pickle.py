@@ -16,13 +16,15 @@ import math
 import mmap
 import pickle
 import pickletools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 import numpy as np
 
 from memo.errors import MemoError
+
+T = TypeVar("T")
 
 # Bounds of the opcode scan (docs/security.md says why these values).
 MAX_DEPTH = 100  # nesting of containers; data files nest fewer than 10 levels
@@ -326,6 +328,13 @@ class _ArrayUnpickler(pickle.Unpickler):
 def check_arrays(value: object, where: str) -> None:
     """Refuse any array in `value` that is not plain numeric or does not cover a buffer of
     exactly shape x itemsize bytes with C or Fortran strides (no zero-stride views)."""
+    for array in leaves(value, np.ndarray):
+        _check_array(array, where)
+
+
+def leaves(value: object, kind: type[T]) -> Iterator[T]:
+    """Every object of type `kind` inside plain containers (dicts, lists, tuples, sets), each
+    once, without recursion (depth cannot overflow the stack)."""
     seen: set[int] = set()
     todo = [value]
     while todo:
@@ -338,8 +347,8 @@ def check_arrays(value: object, where: str) -> None:
             todo.extend(item.values())
         elif isinstance(item, (list, tuple, set, frozenset)):
             todo.extend(item)
-        elif isinstance(item, np.ndarray):
-            _check_array(item, where)
+        elif isinstance(item, kind):
+            yield item
 
 
 def _check_array(array: np.ndarray, where: str) -> None:

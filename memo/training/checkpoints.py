@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from memo.data.safe_pickle import scan_pickle
+from memo.data.safe_pickle import leaves, scan_pickle
 from memo.errors import MemoError
 from memo.io import atomic_write
 
@@ -79,20 +79,8 @@ def check_archive(path: Path) -> None:
 def check_tensors(state: object) -> None:
     """Refuse any tensor in `state` that is not dense or covers more bytes than its storage
     holds (a view repeating its data through zero or overlapping strides)."""
-    seen: set[int] = set()
-    todo = [state]
-    while todo:
-        item = todo.pop()
-        if id(item) in seen:
-            continue
-        seen.add(id(item))
-        if isinstance(item, dict):
-            todo.extend(item.keys())
-            todo.extend(item.values())
-        elif isinstance(item, (list, tuple, set, frozenset)):
-            todo.extend(item)
-        elif isinstance(item, torch.Tensor):
-            _check_tensor(item)
+    for tensor in leaves(state, torch.Tensor):
+        _check_tensor(tensor)
 
 
 def _check_tensor(tensor: torch.Tensor) -> None:
