@@ -353,10 +353,9 @@ class Trainer:
         `last.pt` of the previous epoch is kept for resuming.
         """
         run = self.prepare(train, valid, resume)
-        early_stop = self.config.early_stop  # None: off
         with StopOnSignal() as stop, self.checkpoints:
             for epoch in range(run.state.epoch + 1, int(self.config.epochs) + 1):
-                if early_stop is not None and run.state.bad_epochs >= int(early_stop):
+                if self._early_stop(run.state):
                     break
                 self.run_epoch(run, epoch, stop)
         if run.state.best_epoch == 0:  # cannot happen after a validated config; never report it
@@ -425,7 +424,7 @@ class Trainer:
         checkpoint = self._checkpoint(run, run.train.emotions)
         paths = [self.checkpoint_dir / "best.pt"] if improved else []
         self.checkpoints.save([*paths, self.checkpoint_dir / "last.pt"], checkpoint)
-        if self.config.early_stop is not None and state.bad_epochs >= int(self.config.early_stop):
+        if self._early_stop(state):
             log.info("early stop: no better valid %s for %d epochs",
                      self.task.selection_key, state.bad_epochs)  # fmt: skip
         finished = clock()
@@ -503,6 +502,11 @@ class Trainer:
             run.state.initial_loss = float(host[0])
         self._check_divergence(train_loss, epoch, run.state.initial_loss, kept)
         return train_loss, scores.cpu().numpy(), labels[order].cpu().numpy()
+
+    def _early_stop(self, state: TrainState) -> bool:
+        """Whether `trainer.early_stop` epochs passed without a better selection (null: off)."""
+        patience = self.config.early_stop
+        return patience is not None and state.bad_epochs >= int(patience)
 
     def _check_divergence(self, loss: float, epoch: int, initial: float, kept: str) -> None:
         """Stop when the epoch's mean training loss exceeds `trainer.divergence_factor` times
