@@ -21,14 +21,20 @@ from memo.data.sources import load_corpus
 from memo.data.split import Corpus
 from memo.errors import MemoError
 from memo.io import remove_temp_files, write_json
+from memo.loggers import build_loggers
 from memo.models.base import EmotionModel
 from memo.models.factory import build_model, checkpoint_model, model_name
-from memo.run_config import effective_config, is_run_only, require_same_config, split_override
+from memo.run_config import (
+    effective_config,
+    flat_config,
+    is_run_only,
+    require_same_config,
+    split_override,
+)
 from memo.run_lock import RunLock
 from memo.training.checkpoints import load_checkpoint
 from memo.training.results import format_table
 from memo.training.resume import check_compatible, completed_metrics, find_unfinished_run
-from memo.training.tensorboard import TensorBoardLogger
 from memo.training.trainer import Evaluation, TaskSpec, Trainer, resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
@@ -145,7 +151,10 @@ def _run(cfg: DictConfig, run_dir: Path, effective: dict[str, Any], started: flo
              meta["model_name"], model.modalities, parameters, device)  # fmt: skip
     untrained = _untrained_rows(model, trained, data.test.emotions)
 
-    logger = TensorBoardLogger(run_dir / "tb", resume["state"]["history"] if resume else ())
+    logger = build_loggers(
+        cfg, run_dir, resume["state"]["history"] if resume else (),
+        flat_config(cfg), _tags(cfg, meta, model, corpus, data),
+    )  # fmt: skip
     trainer = Trainer(
         model, vectors, cfg.trainer, task, run_dir, device, logger, meta,
         _show_progress(cfg.trainer.progress), data.target,
@@ -166,6 +175,19 @@ def _run(cfg: DictConfig, run_dir: Path, effective: dict[str, Any], started: flo
     print(table)
     log.info("metrics written to %s", run_dir / "metrics.json")
     return metrics
+
+
+def _tags(cfg: DictConfig, meta, model: EmotionModel, corpus: Corpus, data: RegimeData):
+    """What names a run in experiment trackers (MLflow and W&B tags)."""
+    return {
+        "dataset": str(cfg.dataset.name),
+        "model": meta["model_name"],
+        "modalities": model.modalities,
+        "regime": str(cfg.regime.name),
+        "target_emotion": str(data.target),
+        "data_source": corpus.source,
+        "mode": str(cfg.mode),
+    }
 
 
 def _untrained_rows(model: EmotionModel, trained, tested) -> list[str]:
@@ -277,7 +299,7 @@ def _log_final(logger, cfg, metrics, result, data, trainer, vectors) -> None:
         "batch_size": int(cfg.trainer.batch_size),
         "lr": float(cfg.trainer.lr),
     }
-    logger.hparams(hparams, {f"hparam/test/{k}": v for k, v in result.metrics.items()})
+    logger.hparams(hparams, {f"test/{k}": v for k, v in result.metrics.items()})
     project = getattr(trainer.model, "projected_emotions", None)
     if project is not None:
         logger.emotion_vectors(data.test.emotions, project(vectors(data.test.emotions)))

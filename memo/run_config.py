@@ -19,7 +19,8 @@ from memo.errors import MemoError
 #   trainer.progress  whether a progress bar is drawn
 #   trainer.threads   CPU threads: they change speed, not the computation
 #   resume            how the run directory was found
-RUN_ONLY_KEYS = ("paths", "trainer.progress", "trainer.threads", "resume")
+#   logger            where the numbers are sent (TensorBoard, MLflow, W&B), not what they are
+RUN_ONLY_KEYS = ("paths", "trainer.progress", "trainer.threads", "resume", "logger")
 
 
 def is_run_only(key: str) -> bool:
@@ -43,12 +44,17 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.rstrip("."): value}
 
 
-def effective_config(cfg: DictConfig) -> dict[str, Any]:
-    """The resolved config without Hydra's own section and without RUN_ONLY_KEYS, flattened to
-    dotted keys (e.g. 'trainer.lr')."""
+def flat_config(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config without Hydra's own section, flattened to dotted keys
+    (e.g. 'trainer.lr')."""
     container = OmegaConf.to_container(cfg, resolve=True)
     container.pop("hydra", None)
-    return {k: v for k, v in _flatten(container).items() if not is_run_only(k)}
+    return _flatten(container)
+
+
+def effective_config(cfg: DictConfig) -> dict[str, Any]:
+    """`flat_config` without RUN_ONLY_KEYS: the values that decide a run's numbers."""
+    return {k: v for k, v in flat_config(cfg).items() if not is_run_only(k)}
 
 
 def config_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:

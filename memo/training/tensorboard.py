@@ -6,27 +6,25 @@ import math
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summary
 
+from memo.loggers.base import RunLogger
 
-class TensorBoardLogger:
+
+class TensorBoardLogger(RunLogger):
     """Writes every event of one run into `<run dir>/tb`, hyperparameters included.
 
-    The folder is derived state: it is emptied when the logger starts and the epochs a resumed
-    run already trained are replayed from its checkpoint's history, so after any kill and
-    re-run every tag has exactly one value per step.
+    The folder is derived state: it is emptied when the logger starts (memo.loggers replays
+    a resumed run's epochs), so after any kill and re-run every tag has one value per step.
     """
 
-    def __init__(self, log_dir: Path | str, history: Sequence[Mapping[str, Any]] = ()) -> None:
+    def __init__(self, log_dir: Path | str) -> None:
         shutil.rmtree(log_dir, ignore_errors=True)
         self.writer = SummaryWriter(log_dir=str(log_dir))
-        for epoch in history:
-            self.log(epoch["scalars"], int(epoch["epoch"]))
 
     def log(self, tagged: Mapping[str, float], step: int) -> None:
         """Log each value under its tag (e.g. `valid/wa/anger`); NaN values are skipped."""
@@ -34,16 +32,14 @@ class TensorBoardLogger:
             if value is not None and math.isfinite(value):
                 self.writer.add_scalar(tag, value, step)
 
-    def scalars(self, prefix: str, values: Mapping[str, float], step: int) -> None:
-        """Log each value as `<prefix>/<name>` (e.g. `test/wa/anger`)."""
-        self.log({f"{prefix}/{name}": value for name, value in values.items()}, step)
-
     def hparams(self, hparams: Mapping[str, object], metrics: Mapping[str, float]) -> None:
         """Record hyperparameters and final metrics in this run (HParams view), not a sub-run."""
         values = {
             k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in hparams.items()
         }
-        finite = {k: v for k, v in metrics.items() if v is not None and math.isfinite(v)}
+        finite = {
+            f"hparam/{k}": v for k, v in metrics.items() if v is not None and math.isfinite(v)
+        }
         for summary in hparams_summary(values, finite):
             self.writer.file_writer.add_summary(summary)
         for name, value in finite.items():
