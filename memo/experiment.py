@@ -50,9 +50,9 @@ def _choice(group: str, cfg: DictConfig) -> str:
 
 
 def _show_progress(setting: Any) -> bool:
-    if setting == "auto":
+    if setting == "auto":  # a terminal or a notebook, and not one of a sweep's jobs
         multirun = HydraConfig.initialized() and HydraConfig.get().mode.name == "MULTIRUN"
-        return sys.stderr.isatty() and not multirun
+        return (sys.stderr.isatty() or "ipykernel" in sys.modules) and not multirun
     return bool(setting)
 
 

@@ -1,0 +1,115 @@
+"""memo from Python: `memo.train`, `memo.evaluate` and `memo.load`, the same runs as the CLI.
+
+A run started here composes the same config as `python run.py <overrides>`, writes the same
+run directory (`.hydra/` config and overrides included, so `memo.report` reads it) and
+resolves relative paths the same way (against the working directory).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
+
+from memo.errors import MemoError
+from memo.experiment import run_experiment
+from memo.models.base import EmotionModel
+from memo.models.factory import checkpoint_model
+from memo.training.checkpoints import load_checkpoint
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+@dataclass(frozen=True)
+class Result:
+    """A finished run: its metrics.json content, its directory and its model (best weights)."""
+
+    metrics: dict[str, Any]
+    run_dir: Path
+    model: EmotionModel
+
+
+def compose_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
+    """The run config `python run.py *overrides` would compose (Hydra's compose API)."""
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def _new_run_dir(cfg: DictConfig) -> Path:
+    """`<paths.output_dir>/<date>/<time>` as on the CLI, with microseconds so that two runs
+    started in one second never share a directory."""
+    now = datetime.now()
+    return Path(cfg.paths.output_dir) / now.strftime("%Y-%m-%d") / now.strftime("%H-%M-%S-%f")
+
+
+def _save_hydra_files(cfg: DictConfig, overrides: list[str], run_dir: Path) -> None:
+    """`.hydra/config.yaml`, `overrides.yaml` and `hydra.yaml` as a CLI run records them."""
+    folder = run_dir / ".hydra"
+    folder.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, folder / "config.yaml")
+    OmegaConf.save(OmegaConf.create(overrides), folder / "overrides.yaml")
+    hydra = {"mode": "RUN", "overrides": {"task": overrides}, "job": {"num": 0},
+             "runtime": {"output_dir": str(run_dir.resolve())}}  # fmt: skip
+    OmegaConf.save(OmegaConf.create({"hydra": hydra}), folder / "hydra.yaml")
+
+
+def train(overrides: list[str] | tuple[str, ...] = (), run_dir: Path | str | None = None) -> Result:
+    """Run the experiment `python run.py *overrides` runs, in `run_dir` (default: a new
+    `<paths.output_dir>/<date>/<time>`); a finished run there with the same config is reused,
+    another config is refused (as on the CLI). Raises MemoError on bad input."""
+    overrides = list(overrides)
+    cfg = compose_config(overrides)
+    run_dir = (Path(run_dir) if run_dir is not None else _new_run_dir(cfg)).resolve()
+    _save_hydra_files(cfg, overrides, run_dir)
+    metrics = run_experiment(cfg, run_dir)
+    checkpoint = cfg.ckpt if cfg.mode == "eval" else run_dir / "checkpoints" / "best.pt"
+    model, _ = load(checkpoint)
+    return Result(metrics, run_dir, model)
+
+
+def evaluate(
+    ckpt: Path | str, overrides: list[str] | tuple[str, ...] = (), run_dir: Path | str | None = None
+) -> Result:
+    """Evaluate the checkpoint `ckpt` on the test split the overrides select (`mode=eval`)."""
+    return train(["mode=eval", f"ckpt={Path(ckpt)}", *overrides], run_dir)
+
+
+def load(ckpt: Path | str) -> tuple[EmotionModel, DictConfig]:
+    """The model a memo checkpoint holds, with its weights (eval mode, CPU), and the run config
+    it was trained with. Checked like `mode=eval`: a checkpoint never names code."""
+    path = Path(ckpt)
+    checkpoint = load_checkpoint(path)
+    model, _ = checkpoint_model(
+        checkpoint.get("model_config"), path, None, checkpoint["dims"],
+        len(checkpoint["emotions"]), int(checkpoint["emotion_dim"]),
+    )  # fmt: skip
+    model.load_state_dict(checkpoint["model"])
+    model.eval()
+    return model, _nested(checkpoint.get("config"), path)
+
+
+def _nested(flat: Any, path: Path) -> DictConfig:
+    """The checkpoint's flattened config ('trainer.lr': 0.001) as a nested DictConfig; strings
+    are escaped so that nothing in the file is read as an interpolation."""
+    if not isinstance(flat, dict):
+        raise MemoError(f"checkpoint {path} records no config")
+    nested: dict[str, Any] = {}
+    for key, value in flat.items():
+        *parents, leaf = str(key).split(".")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = _escaped(value)
+    return OmegaConf.create(nested)
+
+
+def _escaped(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("${", "\\${")
+    if isinstance(value, list):
+        return [_escaped(item) for item in value]
+    return value

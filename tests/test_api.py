@@ -1,0 +1,80 @@
+"""The Python API: memo.train / memo.evaluate / memo.load run and record what the CLI does."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+import memo
+from memo.errors import MemoError
+from memo.training.checkpoints import load_checkpoint, save_checkpoint
+
+TINY = ["dataset.scale=0.03", "trainer.epochs=2", "dataset.source=synthetic",
+        "trainer.progress=false"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A working directory for the module: relative paths resolve against it."""
+    folder, previous = tmp_path_factory.mktemp("api"), os.getcwd()
+    os.chdir(folder)
+    yield folder
+    os.chdir(previous)
+
+
+@pytest.fixture(scope="module")
+def trained(workdir):
+    return memo.train([*TINY, "model=rnn_lf", "model.modalities=ta"])
+
+
+def test_train_returns_metrics_run_dir_and_the_best_model(trained, workdir):
+    tmp_path = workdir
+    assert trained.run_dir.parent.parent == tmp_path / "outputs"
+    assert trained.metrics["model"] == "rnn_lf" and trained.metrics["status"] == "completed"
+    assert (tmp_path / ".cache" / "memo").is_dir()  # paths.cache_dir relative to the cwd
+    assert type(trained.model).__name__ == "LateFusionRNN" and not trained.model.training
+    saved = OmegaConf.load(trained.run_dir / ".hydra" / "overrides.yaml")
+    assert list(saved) == [*TINY, "model=rnn_lf", "model.modalities=ta"]
+    assert OmegaConf.load(trained.run_dir / ".hydra" / "config.yaml").model.modalities == "ta"
+
+
+def test_api_runs_are_read_by_the_report(trained):
+    command = [sys.executable, "-m", "memo.report", str(trained.run_dir), "--no-plots"]
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "model.modalities=ta" in result.stdout and "damaged" not in result.stdout
+
+
+def test_evaluate_reproduces_the_test_metrics(trained, tmp_path):
+    best = trained.run_dir / "checkpoints" / "best.pt"
+    evaluated = memo.evaluate(best, TINY, run_dir=tmp_path / "eval")
+    assert evaluated.metrics["test"] == trained.metrics["test"]
+    assert evaluated.metrics["model"] == "rnn_lf"
+
+
+def test_load_gives_the_model_and_its_config(trained):
+    model, config = memo.load(trained.run_dir / "checkpoints" / "best.pt")
+    assert config.trainer.lr == 0.001 and config.model.modalities == "ta"
+    weights = dict(model.named_parameters())
+    for name, value in trained.model.named_parameters():
+        assert torch.equal(weights[name], value)
+
+
+def test_load_reads_no_interpolation_from_the_file(trained, tmp_path):
+    checkpoint = load_checkpoint(trained.run_dir / "checkpoints" / "best.pt")
+    checkpoint["config"]["regime.name"] = "${oc.env:HOME}"
+    hostile = tmp_path / "hostile.pt"
+    save_checkpoint(hostile, checkpoint)
+    _, config = memo.load(hostile)
+    assert config.regime.name == "${oc.env:HOME}"  # the text itself, not the variable
+
+
+def test_bad_overrides_are_memo_errors(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(MemoError, match="trainer.epochs"):
+        memo.train(["trainer.epochs=0"])
