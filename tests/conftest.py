@@ -9,23 +9,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from memo.api import CONFIG_DIR, compose_config
 from memo.experiment import run_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
-CONF = ROOT / "conf"
+CONF = CONFIG_DIR  # the config tree every test composes from
 
 # Small, fast settings shared by the CLI tests.
 TINY = ["dataset.scale=0.03", "trainer.epochs=2", "trainer.progress=false"]
-
-
-def compose_config(overrides: list[str] | None = None) -> DictConfig:
-    """The composed run config for `overrides`, as `python run.py` would build it."""
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="config", overrides=overrides or [])
 
 
 def cli_command(args: list[str], tmp_path: Path) -> list[str]:
