@@ -101,12 +101,17 @@ def run_sweep_job(task: Task, cfg: DictConfig, run_dir: Path) -> bool:
 
 class SweepReport(Callback):
     """Keeps `<sweep dir>/manifest.csv` (which job is which, and its status) current, writes the
-    summary and plots when the sweep ends, and then exits 1 naming the failed jobs, if any."""
+    summary and plots when the sweep ends, and then exits 1 naming the failed jobs, if any.
+    A SLURM sweep is first checked against the cluster (`memo.slurm.prepare_sweep`)."""
 
     def __init__(self, plots: bool = True) -> None:
         self.plots = plots
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if str(config.hydra.launcher.get("_target_")).endswith(".SlurmLauncher"):
+            from memo.slurm import prepare_sweep  # imports submitit: only for SLURM sweeps
+
+            prepare_sweep(config)
         sweep = Path(config.hydra.sweep.dir)
         write_manifest(planned_jobs(config, sweep), sweep)
 
