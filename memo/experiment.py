@@ -35,7 +35,8 @@ from memo.run_lock import RunLock
 from memo.training.checkpoints import load_checkpoint
 from memo.training.results import format_table
 from memo.training.resume import check_compatible, completed_metrics, find_unfinished_run
-from memo.training.trainer import Evaluation, TaskSpec, Trainer, resolve_device, seed_everything
+from memo.training.runtime import resolve_device, seed_everything
+from memo.training.trainer import Evaluation, TaskSpec, Trainer
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,10 @@ from conftest import TINY, compose_config, read_metrics, run_cli, single_run_dir
 
 from memo.data.split import Split
 from memo.models.eea import EEA
+from memo.training.batches import DeviceSplit
 from memo.training.checkpoints import load_checkpoint
 from memo.training.tensorboard import TensorBoardLogger
-from memo.training.trainer import DeviceSplit, TaskSpec, Trainer
+from memo.training.trainer import TaskSpec, Trainer
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -69,24 +70,21 @@ def test_training_on_the_gpu_keeps_data_and_model_there(tmp_path, precision):
 
 
 def _syncs_in_one_epoch(tmp_path, samples: int) -> int:
+    """Synchronising calls in the second epoch (the first warms up cuDNN and lazy state)."""
     fit = trainer(tmp_path, batch_size=8)
     run = fit.prepare(split(samples), split(16, seed=1))
-    fit.run_epoch(run, 1)  # warm-up: cuDNN plans, lazy initialisation
+    fit.run_epoch(run, 1)
+    fit.checkpoints.wait()
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("warn")
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            fit._train_pass(2, run, _NoStop())
+            fit.run_epoch(run, 2)
     finally:
         torch.cuda.set_sync_debug_mode("default")
     fit.checkpoints.wait()
     return sum("synchronizing" in str(w.message) for w in caught)
-
-
-class _NoStop:
-    requested = False
-    signal_name = ""
 
 
 def test_no_host_synchronisation_per_batch(tmp_path):

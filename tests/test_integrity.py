@@ -180,8 +180,8 @@ def _nth(n: int):
 
 POINTS = {
     "corpus cache": ("memo.data.synthetic", "_write_cache", lambda: _nth(1)),
-    "first checkpoint": ("memo.training.trainer", "save_checkpoint", lambda: _nth(1)),
-    "last checkpoint": ("memo.training.trainer", "save_checkpoint", lambda: _nth(4)),
+    "first checkpoint": ("memo.training.checkpoints", "save_checkpoint", lambda: _nth(1)),
+    "last checkpoint": ("memo.training.checkpoints", "save_checkpoint", lambda: _nth(4)),
     "tensorboard": ("memo.training.tensorboard.TensorBoardLogger", "log", lambda: _nth(2)),
     "final logging": ("memo.training.tensorboard.TensorBoardLogger", "pr_curves", lambda: _nth(1)),
     "metrics": ("memo.experiment", "write_json", lambda: _nth(1)),

@@ -5,12 +5,15 @@ do, so the archive is checked before torch reads it: torch.save never compresses
 (a compressed one can expand a small file to gigabytes), and the pickle `data.pkl` passes
 the data files' opcode scan (a tuple nested 300,000 deep crashes the interpreter inside
 torch.load). Every tensor loaded must cover no more bytes than its storage holds (a
-zero-stride view can declare gigabytes over 4 bytes).
+zero-stride view can declare gigabytes over 4 bytes). `CheckpointWriter` writes them in a
+background thread while training goes on.
 """
 
 from __future__ import annotations
 
 import io
+import logging
+import threading
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,8 @@ import torch
 from memo.data.safe_pickle import leaves, scan_pickle
 from memo.errors import MemoError
 from memo.io import atomic_write
+
+log = logging.getLogger(__name__)
 
 
 def save_checkpoint(path: Path | str, state: dict[str, Any]) -> None:
@@ -94,3 +99,71 @@ def _check_tensor(tensor: torch.Tensor) -> None:
             f"{tensor.stride()} covering {covered} bytes over a storage of {held}; a tensor "
             "may not repeat its data"
         )
+
+
+def snapshot(value: Any) -> Any:
+    """A copy of a checkpoint's containers with every tensor copied to the host, detached."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {k: snapshot(v) for k, v in value.items()}
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a named tuple
+        return type(value)(*(snapshot(v) for v in value))
+    if isinstance(value, (list, tuple)):
+        return type(value)(snapshot(v) for v in value)
+    return value
+
+
+class CheckpointWriter:
+    """Writes checkpoints in a background thread, one batch of files at a time, in order.
+
+    `save` takes an in-memory snapshot (host copies of the tensors: training can go on
+    changing the originals) and returns; the files are serialised and written atomically
+    while the next epoch runs. `wait` blocks until the files are on disk and re-raises a
+    failed write. Used as a context manager, it waits on exit.
+    """
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def save(self, paths: list[Path], checkpoint: dict[str, Any]) -> None:
+        """Write `checkpoint` to each of `paths`, in order, after the previous save."""
+        self.wait()
+        copy = snapshot(checkpoint)
+
+        def write() -> None:
+            try:
+                for path in paths:
+                    save_checkpoint(path, copy)
+            except BaseException as error:  # re-raised by wait() in the training thread
+                self._error = error
+
+        self._thread = threading.Thread(target=write, name="memo-checkpoint")
+        self._thread.start()
+
+    def raise_if_failed(self) -> None:
+        """Raise the error of a write that already failed, without waiting for one running."""
+        if self._error is not None:
+            self.wait()
+
+    def wait(self) -> None:
+        """Block until the last save is on disk; raise its error, if any."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    def __enter__(self) -> CheckpointWriter:
+        return self
+
+    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: Any) -> None:
+        if exc_type is None:
+            self.wait()
+            return
+        try:  # an exception is already on its way: report a failed write, do not mask it
+            self.wait()
+        except Exception as error:
+            log.error("writing a checkpoint failed: %s", error)

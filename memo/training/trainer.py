@@ -4,7 +4,7 @@ Performance (see `python -m memo.bench`): the inner loop does no host synchronis
 losses and logits stay on the device and are moved to the host once per epoch; metrics are
 computed once per split per epoch; checkpoints are snapshotted in memory and written by a
 background thread while the next epoch runs. `Trainer.run_epoch` is the one per-epoch code
-path, shared by `fit` and the benchmark.
+path and `Trainer.train_step` the one optimiser step, shared by `fit` and the benchmark.
 """
 
 from __future__ import annotations
@@ -12,9 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import random
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,10 +27,12 @@ from tqdm import tqdm
 
 from memo.data.split import Split
 from memo.errors import MemoError, config_error
+from memo.loggers.base import RunLogger
 from memo.models.base import EmotionModel
-from memo.training.checkpoints import load_checkpoint, save_checkpoint
+from memo.training.batches import Batch, DeviceSplit
+from memo.training.checkpoints import CheckpointWriter, load_checkpoint
 from memo.training.metrics import evaluate
-from memo.training.tensorboard import TensorBoardLogger
+from memo.training.runtime import Interrupted, StopOnSignal
 
 log = logging.getLogger(__name__)
 
@@ -42,47 +41,6 @@ PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
 # on a GPU fewer, larger batches mean fewer kernel launches.
 EVAL_BATCH = {"cuda": 2048}
 EVAL_BATCH_DEFAULT = 256
-
-
-def resolve_device(name: str) -> torch.device:
-    """`auto` -> CUDA when available, else CPU; `cuda` without a GPU is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise config_error("trainer.device", name, "auto | cpu (no CUDA device is available)")
-    if name not in ("cpu", "cuda"):
-        raise config_error("trainer.device", name, "auto | cpu | cuda")
-    return torch.device(name)
-
-
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch (all devices)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-@dataclass(frozen=True)
-class DeviceSplit:
-    """A split's tensors on the training device, so that batching is index slicing."""
-
-    text: torch.Tensor
-    audio: torch.Tensor
-    vision: torch.Tensor
-    labels: torch.Tensor
-    emotions: tuple[str, ...]
-
-    @classmethod
-    def from_split(cls, split: Split, device: torch.device) -> DeviceSplit:
-        def put(array: np.ndarray) -> torch.Tensor:
-            return torch.as_tensor(np.ascontiguousarray(array), dtype=torch.float32).to(device)
-
-        return cls(
-            put(split.text), put(split.audio), put(split.vision), put(split.labels), split.emotions
-        )
-
-    def __len__(self) -> int:
-        return len(self.labels)
 
 
 @dataclass(frozen=True)
@@ -135,33 +93,6 @@ class TrainState:
         self.__dict__.update(values)
 
 
-class Interrupted(MemoError):
-    """Training was stopped by SIGINT/SIGTERM; last.pt allows resuming."""
-
-
-class StopOnSignal:
-    """While active, SIGINT/SIGTERM set `requested` instead of killing the process."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self.signal_name = ""
-        self.previous: dict[int, Any] = {}
-
-    def _handle(self, number: int, frame: Any) -> None:
-        self.requested = True
-        self.signal_name = signal.Signals(number).name
-
-    def __enter__(self) -> StopOnSignal:
-        if threading.current_thread() is threading.main_thread():
-            for number in (signal.SIGINT, signal.SIGTERM):
-                self.previous[number] = signal.signal(number, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for number, handler in self.previous.items():
-            signal.signal(number, handler)
-
-
 def prefixed(prefix: str, values: dict[str, float]) -> dict[str, float]:
     """`{name: v}` -> `{prefix/name: v}` (TensorBoard tags such as `valid/wa/anger`)."""
     return {f"{prefix}/{name}": value for name, value in values.items()}
@@ -173,74 +104,6 @@ def pos_weight(labels: np.ndarray) -> torch.Tensor:
     negatives = len(labels) - positives
     weights = np.where(positives > 0, negatives / np.maximum(positives, 1), 1.0)
     return torch.as_tensor(weights, dtype=torch.float32)
-
-
-def _snapshot(value: Any) -> Any:
-    """A copy of a checkpoint's containers with every tensor copied to the host, detached."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().to("cpu", copy=True)
-    if isinstance(value, dict):
-        return {k: _snapshot(v) for k, v in value.items()}
-    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a named tuple
-        return type(value)(*(_snapshot(v) for v in value))
-    if isinstance(value, (list, tuple)):
-        return type(value)(_snapshot(v) for v in value)
-    return value
-
-
-class CheckpointWriter:
-    """Writes checkpoints in a background thread, one batch of files at a time, in order.
-
-    `save` takes an in-memory snapshot (host copies of the tensors: training can go on
-    changing the originals) and returns; the files are serialised and written atomically
-    while the next epoch runs. `wait` blocks until the files are on disk and re-raises a
-    failed write. Used as a context manager, it waits on exit.
-    """
-
-    def __init__(self) -> None:
-        self._thread: threading.Thread | None = None
-        self._error: BaseException | None = None
-
-    def save(self, paths: list[Path], checkpoint: dict[str, Any]) -> None:
-        """Write `checkpoint` to each of `paths`, in order, after the previous save."""
-        self.wait()
-        snapshot = _snapshot(checkpoint)
-
-        def write() -> None:
-            try:
-                for path in paths:
-                    save_checkpoint(path, snapshot)
-            except BaseException as error:  # re-raised by wait() in the training thread
-                self._error = error
-
-        self._thread = threading.Thread(target=write, name="memo-checkpoint")
-        self._thread.start()
-
-    def raise_if_failed(self) -> None:
-        """Raise the error of a write that already failed, without waiting for one running."""
-        if self._error is not None:
-            self.wait()
-
-    def wait(self) -> None:
-        """Block until the last save is on disk; raise its error, if any."""
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        error, self._error = self._error, None
-        if error is not None:
-            raise error
-
-    def __enter__(self) -> CheckpointWriter:
-        return self
-
-    def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: Any) -> None:
-        if exc_type is None:
-            self.wait()
-            return
-        try:  # an exception is already on its way: report a failed write, do not mask it
-            self.wait()
-        except Exception as error:
-            log.error("writing a checkpoint failed: %s", error)
 
 
 @dataclass
@@ -260,14 +123,21 @@ class Run:
 
 @dataclass(frozen=True)
 class EpochResult:
-    """One epoch's losses and metrics, and where its wall time went (seconds by phase)."""
+    """One epoch's losses and metrics, and whether it is the best so far."""
 
     epoch: int
     train_loss: float
     train_metrics: dict[str, float]
     valid: Evaluation
     improved: bool
-    timings: dict[str, float]
+
+
+# The phases of an epoch, in order; `Trainer`'s `on_phase` hook is called as each one ends.
+PHASES = ("train", "train_metrics", "valid", "valid_metrics", "logging", "checkpoint")
+
+
+def _no_hook(phase: str) -> None:
+    """The default `on_phase`: an epoch's phases are not observed."""
 
 
 class Trainer:
@@ -281,11 +151,14 @@ class Trainer:
         task: TaskSpec,
         run_dir: Path,
         device: torch.device,
-        logger: TensorBoardLogger,
+        logger: RunLogger,
         checkpoint_meta: dict[str, Any],
         show_progress: bool,
         target: str | None = None,
+        on_phase: Callable[[str], None] = _no_hook,
     ) -> None:
+        """`on_phase(name)` is called as each of an epoch's `PHASES` ends (the benchmark times
+        them); the default does nothing."""
         if str(config.precision) not in PRECISIONS:
             raise config_error("trainer.precision", config.precision, " | ".join(PRECISIONS))
         self.model = model.to(device)
@@ -299,6 +172,9 @@ class Trainer:
         self.show_progress = show_progress
         self.target = target  # the zero-/few-shot emotion, reported apart from the others
         self.autocast_dtype = PRECISIONS[str(config.precision)]
+        clip = config.clip_grad_norm
+        self.clip_grad_norm = None if clip is None else float(clip)
+        self.on_phase = on_phase
         self.checkpoints = CheckpointWriter()
         # Optional torch.compile of the forward pass (`trainer.compile`, off by default: it
         # did not help these models on CPU; see the README's Performance section).
@@ -313,15 +189,29 @@ class Trainer:
         floor = EVAL_BATCH.get(self.device.type, EVAL_BATCH_DEFAULT)
         return max(int(self.config.batch_size), floor)
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.autocast_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
-
-    def _logits(self, data: DeviceSplit, index: torch.Tensor, vectors: torch.Tensor):
-        with self._autocast():
-            logits = self.forward(data.text[index], data.audio[index], data.vision[index], vectors)
+    def logits(self, batch: Batch, vectors: torch.Tensor) -> torch.Tensor:
+        """The model's float32 logits for `batch`, in the configured precision (autocast)."""
+        autocast = (
+            contextlib.nullcontext()
+            if self.autocast_dtype is None
+            else torch.autocast(self.device.type, dtype=self.autocast_dtype)
+        )
+        with autocast:
+            logits = self.forward(batch.text, batch.audio, batch.vision, vectors)
         return logits.float()
+
+    def train_step(self, run: Run, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimiser step on `batch` (forward, loss, backward, clipping, update); the loss
+        and the logits, detached and left on the device (no host synchronisation)."""
+        logits = self.logits(batch, run.vectors)
+        loss = run.criterion(logits, batch.labels)
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.clip_grad_norm is not None:
+            parameters = [p for p in self.model.parameters() if p.requires_grad]
+            nn.utils.clip_grad_norm_(parameters, self.clip_grad_norm)
+        run.optimizer.step()
+        return loss.detach(), logits.detach()
 
     def prepare(self, train: Split, valid: Split, resume: dict[str, Any] | None = None) -> Run:
         """Put the splits on the device and build the optimiser, scheduler and state; with
@@ -368,23 +258,16 @@ class Trainer:
         TensorBoard and the log, and queue best.pt (if improved) and last.pt for writing."""
         stop = stop if stop is not None else StopOnSignal()
         state = run.state
-        clock = time.perf_counter
-        started = clock()
+        started = time.perf_counter()
         train_loss, train_scores, train_labels = self._train_pass(epoch, run, stop)
-        trained = clock()
-        train_metrics = self._metrics(train_labels, train_scores, run.train.emotions)
-        scored = clock()
-        valid_loss, valid_scores, valid_labels = self._predict(
-            run.valid, run.criterion, run.vectors
-        )
-        validated = clock()
-        result = Evaluation(
-            valid_loss,
-            valid_scores,
-            valid_labels,
-            self._metrics(valid_labels, valid_scores, run.valid.emotions),
-        )
-        valid_scored = clock()
+        self.on_phase("train")
+        train_metrics = self.compute_metrics(train_labels, train_scores, run.train.emotions)
+        self.on_phase("train_metrics")
+        valid_loss, valid_scores, valid_labels = self.predict(run.valid, run.criterion, run.vectors)
+        self.on_phase("valid")
+        valid_metrics = self.compute_metrics(valid_labels, valid_scores, run.valid.emotions)
+        result = Evaluation(valid_loss, valid_scores, valid_labels, valid_metrics)
+        self.on_phase("valid_metrics")
         selection = result.metrics[self.task.selection_key]
         if math.isnan(selection):
             raise MemoError(
@@ -397,7 +280,7 @@ class Trainer:
         if improved:
             run.best_weights = self._copy_weights()
         lr = run.optimizer.param_groups[0]["lr"]
-        seconds = clock() - started
+        seconds = time.perf_counter() - started
         scalars = {
             **prefixed("train", {"loss": train_loss, "lr": lr, **train_metrics}),
             **prefixed("valid", {"loss": result.loss, **result.metrics}),
@@ -419,7 +302,7 @@ class Trainer:
             epoch, train_loss, result.loss, self.task.selection_key, selection,
             "  *best*" if improved else "", seconds,
         )  # fmt: skip
-        logged = clock()
+        self.on_phase("logging")
         # best.pt before last.pt: a kill between the two only repeats this epoch.
         checkpoint = self._checkpoint(run, run.train.emotions)
         paths = [self.checkpoint_dir / "best.pt"] if improved else []
@@ -427,17 +310,8 @@ class Trainer:
         if self._early_stop(state):
             log.info("early stop: no better valid %s for %d epochs",
                      self.task.selection_key, state.bad_epochs)  # fmt: skip
-        finished = clock()
-        timings = {
-            "train": trained - started,
-            "train_metrics": scored - trained,
-            "valid": validated - scored,
-            "valid_metrics": valid_scored - validated,
-            "logging": logged - valid_scored,
-            "checkpoint": finished - logged,
-            "epoch": finished - started,
-        }
-        return EpochResult(epoch, train_loss, train_metrics, result, improved, timings)
+        self.on_phase("checkpoint")
+        return EpochResult(epoch, train_loss, train_metrics, result, improved)
 
     def _batches(self, count: int, batch_size: int, epoch: int) -> Iterator[int]:
         starts = range(0, count, batch_size)
@@ -451,26 +325,15 @@ class Trainer:
         No host synchronisation per batch: losses and logits stay on the device and are
         moved once, at the end of the epoch, where a non-finite loss is reported.
         """
-        model, data, optimizer = self.model, run.train, run.optimizer
-        model.train()
+        data = run.train
+        self.model.train()
         batch_size = int(self.config.batch_size)
-        clip = self.config.clip_grad_norm
-        clip = None if clip is None else float(clip)
-        parameters = [p for p in model.parameters() if p.requires_grad]
-        criterion, vectors, labels = run.criterion, run.vectors, data.labels
         order = torch.randperm(len(data), generator=run.generator).to(self.device)
         losses, outputs = [], []
         for start in self._batches(len(data), batch_size, epoch):
-            index = order[start : start + batch_size]
-            logits = self._logits(data, index, vectors)
-            loss = criterion(logits, labels[index])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if clip is not None:
-                nn.utils.clip_grad_norm_(parameters, clip)
-            optimizer.step()
-            losses.append(loss.detach())
-            outputs.append(logits.detach())
+            loss, logits = self.train_step(run, data.batch(order[start : start + batch_size]))
+            losses.append(loss)
+            outputs.append(logits)
             self.checkpoints.raise_if_failed()
             if stop.requested:
                 raise Interrupted(
@@ -501,7 +364,7 @@ class Trainer:
         if run.state.initial_loss is None:
             run.state.initial_loss = float(host[0])
         self._check_divergence(train_loss, epoch, run.state.initial_loss, kept)
-        return train_loss, scores.cpu().numpy(), labels[order].cpu().numpy()
+        return train_loss, scores.cpu().numpy(), data.labels[order].cpu().numpy()
 
     def _early_stop(self, state: TrainState) -> bool:
         """Whether `trainer.early_stop` epochs passed without a better selection (null: off)."""
@@ -550,7 +413,10 @@ class Trainer:
             return load_checkpoint(best)["model"]
         return self._copy_weights()
 
-    def _metrics(self, labels: np.ndarray, scores: np.ndarray, emotions) -> dict[str, float]:
+    def compute_metrics(
+        self, labels: np.ndarray, scores: np.ndarray, emotions: tuple[str, ...]
+    ) -> dict[str, float]:
+        """The task's metrics of `scores` against `labels` (the target emotion reported apart)."""
         return evaluate(
             labels,
             scores,
@@ -562,14 +428,19 @@ class Trainer:
         )
 
     @torch.no_grad()
-    def _predict(self, data: DeviceSplit, criterion: nn.Module | None, vectors: torch.Tensor):
+    def predict(
+        self, data: DeviceSplit, criterion: nn.Module | None, vectors: torch.Tensor
+    ) -> tuple[float, np.ndarray, np.ndarray]:
         """(loss, sigmoid scores, labels) of the current model on `data`, eval mode; the
-        loss and the scores reach the host in one transfer."""
+        loss and the scores reach the host in one transfer (no criterion: NaN loss)."""
         self.model.eval()
-        batch = self.eval_batch_size
+        size = self.eval_batch_size
         index = torch.arange(len(data), device=self.device)
         logits = torch.cat(
-            [self._logits(data, index[s : s + batch], vectors) for s in range(0, len(data), batch)]
+            [
+                self.logits(data.batch(index[s : s + size]), vectors)
+                for s in range(0, len(data), size)
+            ]
         )
         scores = torch.sigmoid(logits)
         if criterion is None:
@@ -582,8 +453,8 @@ class Trainer:
         self, data: DeviceSplit, criterion: nn.Module | None, vectors: torch.Tensor
     ) -> Evaluation:
         """Scores and metrics of the current model on `data` (eval mode, one host transfer)."""
-        loss, scores, labels = self._predict(data, criterion, vectors)
-        return Evaluation(loss, scores, labels, self._metrics(labels, scores, data.emotions))
+        loss, scores, labels = self.predict(data, criterion, vectors)
+        return Evaluation(loss, scores, labels, self.compute_metrics(labels, scores, data.emotions))
 
     def test(self, split: Split, trained: tuple[str, ...]) -> Evaluation:
         """Evaluate on `split`, whose emotion set may extend the trained one (zero-shot)."""

@@ -1,0 +1,1 @@
+"""`python -m memo.bench`: the training loop's throughput, overhead, start-up and precision."""
