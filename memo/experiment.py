@@ -274,33 +274,53 @@ def _title(metrics: dict[str, Any]) -> str:
     )
 
 
-def _override_hparams() -> dict[str, str]:
-    """Every command-line override that shapes results (not paths/progress), as an hparam."""
+def _override_hparams(cfg: DictConfig) -> dict[str, Any]:
+    """Every command-line override that shapes results (not run-only keys), as an hparam: its
+    composed value where that is one value (`dataset.scale=0.03` -> 0.03), else as given."""
     if not HydraConfig.initialized():
         return {}
-    pairs = (split_override(o) for o in HydraConfig.get().overrides.task)
-    return {key: value for key, value in pairs if not is_run_only(key)}
+    hparams: dict[str, Any] = {}
+    for key, given in map(split_override, HydraConfig.get().overrides.task):
+        if not is_run_only(key):
+            key = key.lstrip("+~")
+            value = OmegaConf.select(cfg, key, default=None)
+            hparams[key] = value if isinstance(value, (bool, int, float, str)) else given
+    return hparams
 
 
 def _log_final(logger, cfg, metrics, result, data, trainer, vectors) -> None:
-    """TensorBoard: test metrics at the best epoch, PR curves, hparams, emotion projector."""
+    """Loggers: the config, test metrics at the best epoch, PR curves, hparams (the swept keys
+    and key settings; headline metrics first), the emotion projector."""
     step = metrics["best_epoch"] or 0
+    swept = _override_hparams(cfg)
+    label = "unseen" if cfg.regime.name == "zsl" else "few-shot"
+    roles = {
+        e: f"{label} target" if e == data.target else "seen" if e in data.seen else "unseen"
+        for e in data.test.emotions
+    }
+    logger.describe(OmegaConf.to_yaml(cfg, resolve=True), list(swept), roles)
     logger.scalars("test", result.metrics, step)
     logger.pr_curves("test", result.labels, result.scores, data.test.emotions, step)
     hparams = {
-        **_override_hparams(),  # first, so that the typed values below win
+        **swept,  # first, so that the settings below win
         "dataset": metrics["dataset"],
         "data_source": metrics["data_source"],
         "model": metrics["model"],
-        "modalities": metrics["modalities"],
+        "model.modalities": metrics["modalities"],
         "regime": metrics["regime"],
-        "target_emotion": str(data.target),
+        "regime.emotion": data.target,
         "seed": metrics["seed"],
-        "epochs": int(cfg.trainer.epochs),
-        "batch_size": int(cfg.trainer.batch_size),
-        "lr": float(cfg.trainer.lr),
+        "trainer.lr": float(cfg.trainer.lr),
+        "trainer.epochs": int(cfg.trainer.epochs),
+        "trainer.batch_size": int(cfg.trainer.batch_size),
     }
-    logger.hparams(hparams, {f"test/{k}": v for k, v in result.metrics.items()})
+    selection = str(cfg.dataset.selection)
+    averages = ("avg", "avg_seen", "target")
+    test = {f"test/{k}": v for k, v in result.metrics.items()}
+    headline = {f"valid/{k}": v for k, v in (metrics["valid_best"] or {}).items()}
+    headline |= {k: test[k] for k in (f"test/{selection}/{a}" for a in averages) if k in test}
+    headline |= {k: v for k, v in test.items() if k.rsplit("/", 1)[-1] in averages}
+    logger.hparams(hparams, {**headline, **test})
     project = getattr(trainer.model, "projected_emotions", None)
     if project is not None:
         logger.emotion_vectors(data.test.emotions, project(vectors(data.test.emotions)))

@@ -95,7 +95,7 @@ def test_sweep_runs_every_job_and_summarises_over_seeds(tmp_path):
     found = hparams(sweep)
     assert set(found) == {f"{n}/tb" for n in range(4)}
     for num, (emotion, seed) in enumerate(expected):
-        assert found[f"{num}/tb"]["target_emotion"] == emotion
+        assert found[f"{num}/tb"]["regime.emotion"] == emotion
         assert found[f"{num}/tb"]["seed"] == seed
 
 

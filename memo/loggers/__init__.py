@@ -32,6 +32,10 @@ class Loggers(RunLogger):
         for logger in self.loggers:
             logger.log(tagged, step)
 
+    def describe(self, config: str, swept: Sequence[str], roles: Mapping[str, str]) -> None:
+        for logger in self.loggers:
+            logger.describe(config, swept, roles)
+
     def hparams(self, hparams: Mapping[str, object], metrics: Mapping[str, float]) -> None:
         for logger in self.loggers:
             logger.hparams(hparams, metrics)

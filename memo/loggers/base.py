@@ -19,8 +19,13 @@ class RunLogger:
         """Log each value as `<prefix>/<name>` (e.g. `test/wa/anger`)."""
         self.log({f"{prefix}/{name}": value for name, value in values.items()}, step)
 
+    def describe(self, config: str, swept: Sequence[str], roles: Mapping[str, str]) -> None:
+        """Sent before the final results: the composed config (YAML), the config keys set on the
+        command line, and each test emotion's role (`seen`, `unseen target`, ...)."""
+
     def hparams(self, hparams: Mapping[str, object], metrics: Mapping[str, float]) -> None:
-        """The run's key settings and its final test metrics (keys such as `test/wa/avg`)."""
+        """The run's key settings and its final metrics (keys such as `test/wa/avg`, headline
+        metrics first)."""
 
     def pr_curves(
         self, split: str, labels: np.ndarray, scores: np.ndarray, names: Sequence[str], step: int

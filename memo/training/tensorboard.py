@@ -1,18 +1,74 @@
-"""TensorBoard output of a run: scalars, hyperparameters, emotion-vector projector, PR curves."""
+"""TensorBoard output of a run: scalars and a custom-scalars layout, the composed config,
+hyperparameters for the HParams view, PR curves and the emotion-vector projector."""
 
 from __future__ import annotations
 
 import math
+import re
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+from tensorboard.compat.proto.summary_pb2 import Summary
+from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
 from torch.utils.tensorboard import SummaryWriter
-from torch.utils.tensorboard.summary import hparams as hparams_summary
 
 from memo.loggers.base import RunLogger
+
+PER_EPOCH = ("train/", "valid/")
+SEEN = "seen"
+
+
+def custom_layout(tags: Iterable[str]) -> dict[str, dict[str, list]]:
+    """Custom Scalars charts for per-epoch tags: train and valid loss together, and for each
+    metric (tags `<split>/<metric>/<emotion>`) one chart per split with every emotion."""
+    tags = [tag for tag in tags if tag.startswith(PER_EPOCH)]
+    per_emotion = dict.fromkeys(tag.split("/")[1] for tag in tags if tag.count("/") == 2)
+    whole = sorted({tag.split("/")[1] for tag in tags if tag.count("/") == 1} - {"loss", "lr"})
+    layout = {
+        "loss": {
+            "train and valid loss": ["Multiline", [r"^(train|valid)/loss$"]],
+            "learning rate": ["Multiline", [r"^train/lr$"]],
+        }
+    }
+    for metric in per_emotion:
+        layout[metric] = {
+            f"{split} {metric}, every emotion": ["Multiline", [f"^{split}/{re.escape(metric)}/"]]
+            for split in ("valid", "train")
+        }
+    if whole:
+        names = "|".join(re.escape(name) for name in whole)
+        layout["whole-sample"] = {
+            f"{split} {', '.join(whole)}": ["Multiline", [f"^{split}/({names})$"]]
+            for split in ("valid", "train")
+        }
+    return layout
+
+
+def _hparams_summary(tag: str, data: plugin_data_pb2.HParamsPluginData) -> Summary:
+    value = Summary.Value(
+        tag=tag, metadata=metadata.create_summary_metadata(data), tensor=metadata.NULL_TENSOR
+    )
+    return Summary(value=[value])
+
+
+def _hparam_info(name: str, value: object, differs: bool) -> api_pb2.HParamInfo:
+    """An HParams column without a domain (so no filter hides another run's value)."""
+    info = api_pb2.HParamInfo(name=name, differs=differs, type=api_pb2.DATA_TYPE_STRING)
+    if isinstance(value, bool):
+        info.type = api_pb2.DATA_TYPE_BOOL
+        info.domain_discrete.extend([False, True])
+    elif isinstance(value, (int, float)):
+        info.type = api_pb2.DATA_TYPE_FLOAT64
+    return info
+
+
+def _metric_info(tag: str) -> api_pb2.MetricInfo:
+    """An HParams metric column showing the last value of the scalar `tag`."""
+    shown = f"{tag} (last epoch)" if tag.startswith(PER_EPOCH) else tag
+    return api_pb2.MetricInfo(name=api_pb2.MetricName(tag=tag), display_name=shown)
 
 
 class TensorBoardLogger(RunLogger):
@@ -25,41 +81,79 @@ class TensorBoardLogger(RunLogger):
     def __init__(self, log_dir: Path | str) -> None:
         shutil.rmtree(log_dir, ignore_errors=True)
         self.writer = SummaryWriter(log_dir=str(log_dir))
+        self.layout_written = False
+        self.swept: tuple[str, ...] = ()
+        self.roles: dict[str, str] = {}
 
     def log(self, tagged: Mapping[str, float], step: int) -> None:
-        """Log each value under its tag (e.g. `valid/wa/anger`); NaN values are skipped."""
+        """Log each value under its tag (e.g. `valid/wa/anger`); NaN values are skipped. The
+        first per-epoch values also write the custom-scalars layout."""
+        if not self.layout_written and any(tag.startswith(PER_EPOCH) for tag in tagged):
+            self.writer.add_custom_scalars(custom_layout(tagged))
+            self.layout_written = True
         for tag, value in tagged.items():
             if value is not None and math.isfinite(value):
                 self.writer.add_scalar(tag, value, step)
 
+    def describe(self, config: str, swept: Sequence[str], roles: Mapping[str, str]) -> None:
+        """The composed config as YAML text; `swept` and `roles` mark the HParams columns, PR
+        curves and projector points written next."""
+        self.writer.add_text("config", f"```yaml\n{config}```")
+        self.swept, self.roles = tuple(swept), dict(roles)
+
     def hparams(self, hparams: Mapping[str, object], metrics: Mapping[str, float]) -> None:
-        """Record hyperparameters and final metrics in this run (HParams view), not a sub-run."""
+        """This run's hyperparameters and the experiment the HParams view shows: every hparam,
+        the swept ones marked as differing (TensorBoard ticks those first), and the metrics in
+        the given order, each the scalar tag of that name (no extra scalars are written)."""
         values = {
-            k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in hparams.items()
+            k: v if isinstance(v, (int, float, str, bool)) else str(v)
+            for k, v in hparams.items()
+            if v is not None
         }
-        finite = {
-            f"hparam/{k}": v for k, v in metrics.items() if v is not None and math.isfinite(v)
-        }
-        for summary in hparams_summary(values, finite):
-            self.writer.file_writer.add_summary(summary)
-        for name, value in finite.items():
-            self.writer.add_scalar(name, value)
+        experiment = api_pb2.Experiment(
+            hparam_infos=[_hparam_info(k, v, k in self.swept) for k, v in hparams.items()],
+            metric_infos=[_metric_info(tag) for tag in metrics],
+        )
+        start = plugin_data_pb2.SessionStartInfo()
+        for name, value in values.items():
+            if isinstance(value, bool):
+                start.hparams[name].bool_value = value
+            elif isinstance(value, (int, float)):
+                start.hparams[name].number_value = value
+            else:
+                start.hparams[name].string_value = value
+        end = plugin_data_pb2.SessionEndInfo(status=api_pb2.STATUS_SUCCESS)
+        plugin_data = plugin_data_pb2.HParamsPluginData
+        for tag, data in (
+            (metadata.EXPERIMENT_TAG, plugin_data(experiment=experiment)),
+            (metadata.SESSION_START_INFO_TAG, plugin_data(session_start_info=start)),
+            (metadata.SESSION_END_INFO_TAG, plugin_data(session_end_info=end)),
+        ):
+            self.writer.file_writer.add_summary(_hparams_summary(tag, data))
 
     def emotion_vectors(
         self, names: Sequence[str], by_modality: Mapping[str, torch.Tensor]
     ) -> None:
-        """Emotion vectors per modality space in the embedding projector, labelled by name."""
+        """Emotion vectors per modality space in the embedding projector, each point labelled
+        with its emotion and role (seen, unseen target, ...)."""
+        labels = [[name, self.roles.get(name, SEEN)] for name in names]
         for modality, vectors in by_modality.items():
             self.writer.add_embedding(
-                vectors.detach().float().cpu(), metadata=list(names), tag=f"emotions_{modality}"
+                vectors.detach().float().cpu(),
+                metadata=labels,
+                metadata_header=["emotion", "role"],
+                tag=f"emotions_{modality}",
             )
 
     def pr_curves(
         self, split: str, labels: np.ndarray, scores: np.ndarray, names: Sequence[str], step: int
     ) -> None:
-        """One precision-recall curve per emotion (`<split>/pr/<emotion>`)."""
+        """One precision-recall curve per emotion (`<split>/pr/<emotion>`); an emotion that is
+        not simply seen has its role in the tag (`test/pr/fear (unseen target)`)."""
         for k, name in enumerate(names):
-            self.writer.add_pr_curve(f"{split}/pr/{name}", labels[:, k], scores[:, k], step)
+            role = self.roles.get(name, SEEN)
+            tag = f"{split}/pr/{name}" if role == SEEN else f"{split}/pr/{name} ({role})"
+            self.writer.add_pr_curve(tag, labels[:, k], scores[:, k], step)
 
     def close(self) -> None:
         self.writer.close()
