@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from memo.data.regimes import REGIMES
+from memo.data.components import build_component
+from memo.data.datasets.base import Dataset
+from memo.data.embeddings import WordVectors
+from memo.data.regimes import Regime
 from memo.errors import config_error
 from memo.models.base import parse_modalities
-from memo.training.metrics import METRICS
 
 MODES = ("train", "eval")
 PROGRESS = ("auto", True, False)
@@ -31,8 +33,8 @@ def validate(cfg: DictConfig) -> None:
         raise config_error("resume", cfg.resume, "auto | true | false")
     if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool) or cfg.seed < 0:
         raise config_error("seed", cfg.seed, "a non-negative integer")
-    if cfg.regime.name not in REGIMES:
-        raise config_error("regime.name", cfg.regime.name, " | ".join(REGIMES))
+    for key, kind in (("dataset", Dataset), ("regime", Regime), ("embeddings", WordVectors)):
+        build_component(cfg[key], key, kind)  # each component checks its own values
     parse_modalities(cfg.model.modalities)
     _positive(cfg, "trainer.epochs", int)
     _positive(cfg, "trainer.batch_size", int)
@@ -47,15 +49,3 @@ def validate(cfg: DictConfig) -> None:
         raise config_error("trainer.divergence_factor", factor, "null or a number above 1")
     if cfg.trainer.progress not in PROGRESS:
         raise config_error("trainer.progress", cfg.trainer.progress, "auto | true | false")
-    dataset = cfg.dataset
-    unknown = [m for m in dataset.metrics if m not in METRICS]
-    if unknown or not dataset.metrics:
-        raise config_error("dataset.metrics", list(dataset.metrics), f"a list from {list(METRICS)}")
-    if dataset.selection not in dataset.metrics:
-        raise config_error("dataset.selection", dataset.selection, " | ".join(dataset.metrics))
-    emotions = list(dataset.emotions) + list(dataset.extra_emotions)
-    unnamed = [e for e in emotions if e not in dataset.words]
-    if unnamed:
-        raise config_error(
-            "dataset.words", sorted(dataset.words), f"a word for every emotion; missing {unnamed}"
-        )

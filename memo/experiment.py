@@ -15,8 +15,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from memo.config import validate
-from memo.data.embeddings import emotion_vectors
-from memo.data.regimes import RegimeData, apply_regime
+from memo.data.components import build_component
+from memo.data.datasets.base import Dataset
+from memo.data.embeddings import WordVectors, emotion_vectors
+from memo.data.regimes import Regime, RegimeData, apply_regime
 from memo.data.sources import load_corpus
 from memo.data.split import Corpus
 from memo.errors import MemoError
@@ -60,8 +62,14 @@ def _show_progress(setting: Any) -> bool:
 class VectorTable:
     """Emotion vectors for every emotion a run may score, as device tensors by emotion set."""
 
-    def __init__(self, cfg: DictConfig, emotions: tuple[str, ...], device: torch.device) -> None:
-        array = emotion_vectors(cfg.embeddings, cfg.dataset.words, emotions)
+    def __init__(
+        self,
+        source: WordVectors,
+        words: dict[str, str],
+        emotions: tuple[str, ...],
+        device: torch.device,
+    ) -> None:
+        array = emotion_vectors(source, words, emotions)
         self.rows = {e: torch.as_tensor(array[k], device=device) for k, e in enumerate(emotions)}
 
     def __call__(self, emotions: tuple[str, ...]) -> torch.Tensor:
@@ -101,17 +109,19 @@ def _run(cfg: DictConfig, run_dir: Path, effective: dict[str, Any], started: flo
         remove_temp_files(folder)  # left by a killed writer
     seed_everything(int(cfg.seed))
     device = resolve_device(str(cfg.trainer.device))
-    corpus = load_corpus(cfg.dataset, cfg.paths.cache_dir)
-    data = apply_regime(corpus, cfg.regime)
+    dataset = build_component(cfg.dataset, "dataset", Dataset)
+    regime = build_component(cfg.regime, "regime", Regime)
+    corpus = load_corpus(dataset, cfg.paths.cache_dir)
+    data = apply_regime(corpus, regime, dataset.emotion_index)
     log.info(
         "%s: train %d / valid %d / test %d samples; trained on %s; tested on %s",
         corpus.description, len(data.train), len(data.valid), len(data.test),
         ",".join(data.seen), ",".join(data.test.emotions),
     )  # fmt: skip
-    task = TaskSpec(
-        tuple(cfg.dataset.metrics), bool(cfg.dataset.whole_sample), str(cfg.dataset.selection)
-    )
-    vectors = VectorTable(cfg, tuple(dict.fromkeys(data.seen + data.test.emotions)), device)
+    task = TaskSpec(tuple(dataset.metrics), dataset.whole_sample, dataset.selection)
+    source = build_component(cfg.embeddings, "embeddings", WordVectors)
+    emotions = tuple(dict.fromkeys(data.seen + data.test.emotions))
+    vectors = VectorTable(source, dataset.words, emotions, device)
     dims, emotion_dim = corpus.feature_dims(), int(cfg.embeddings.dim)
     meta = {
         "config": effective,
@@ -169,10 +179,10 @@ def _run(cfg: DictConfig, run_dir: Path, effective: dict[str, Any], started: flo
     finally:
         logger.close()
     write_json(run_dir / "metrics.json", metrics)
-    label = "unseen" if cfg.regime.name == "zsl" else "few-shot"
     table = format_table(
-        metrics["test"], data.test.emotions, task.metrics, _title(metrics), data.target, label
-    )
+        metrics["test"], data.test.emotions, task.metrics, _title(metrics), data.target,
+        regime.TARGET_LABEL,
+    )  # fmt: skip
     print(table)
     log.info("metrics written to %s", run_dir / "metrics.json")
     return metrics

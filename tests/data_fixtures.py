@@ -13,6 +13,8 @@ import h5py
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from memo.data.components import build_component
+from memo.data.datasets.base import Dataset
 from memo.data.py2pickle import dump_py2_array
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -21,13 +23,18 @@ DIMS = {"text": 8, "audio": 5, "vision": 3}  # small stand-ins for 300 / 74 / 35
 STEPS = 20
 
 
-def dataset_config(dataset: str, folder: Path, **overrides: object) -> DictConfig:
-    """conf/dataset/<dataset>.yaml reading from `folder`, with `overrides` applied."""
+def dataset_config(dataset: str, folder: Path, **overrides: object) -> Dataset:
+    """The component of conf/dataset/<dataset>.yaml reading from `folder`, with `overrides`."""
     cfg = OmegaConf.load(CONF / "dataset" / f"{dataset}.yaml")
     cfg.dir = str(folder)
     for key, value in overrides.items():
         OmegaConf.update(cfg, key, value)
-    return cfg
+    return component(cfg)
+
+
+def component(cfg: DictConfig) -> Dataset:
+    """The dataset component a composed `cfg.dataset` names."""
+    return build_component(cfg, "dataset", Dataset)
 
 
 def features(rng: np.random.Generator, n: int, dim: int, steps: int = STEPS) -> np.ndarray:

@@ -27,9 +27,11 @@ COMBINATIONS = list(
 
 @pytest.mark.parametrize(("dataset", "model", "regime", "embeddings"), COMBINATIONS)
 def test_every_combination_composes_and_builds(dataset, model, regime, embeddings):
+    target = [] if regime == "full" else ["regime.emotion=1"]  # required by zsl and fsl
     cfg = compose_config(
-        [f"dataset={dataset}", f"model={model}", f"regime={regime}", f"embeddings={embeddings}"]
-    )
+        [f"dataset={dataset}", f"model={model}", f"regime={regime}", f"embeddings={embeddings}",
+         *target]
+    )  # fmt: skip
     validate(cfg)
     dims = {"text": cfg.embeddings.dim, "audio": 74, "vision": 35}
     built = build_model(cfg.model, dims, len(cfg.dataset.emotions), cfg.embeddings.dim)
@@ -79,6 +81,10 @@ def test_optimizer_and_scheduler_are_instantiated_from_config():
         ("trainer.progress=maybe", "'trainer.progress'"),
         ("dataset.metrics=[wa,precision]", "'dataset.metrics'"),
         ("dataset.selection=auc2", "'dataset.selection'"),
+        ("dataset.source=web", "'dataset.source'"),
+        ("regime=zsl", "'regime.emotion'"),
+        ("+regime.emotion=fear", "'regime'"),
+        ("regime._target_=memo.data.regimes.Nope", "'regime._target_'"),
         ("model.modalities=avt2", "'model.modalities'"),
     ],
 )

@@ -14,6 +14,7 @@ from data_fixtures import (
     CONF,
     SIZES,
     STEPS,
+    component,
     dataset_config,
     iemocap_arrays,
     mosei_arrays,
@@ -24,10 +25,10 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from memo.data import mosei_files, word_vectors
-from memo.data.embeddings import emotion_vectors
-from memo.data.export import export_corpus
+from memo.data.components import build_component
+from memo.data.embeddings import WordVectors, emotion_vectors
 from memo.data.export import main as export_main
-from memo.data.files import expected_files, load_files_corpus, missing_files
+from memo.data.files import load_files_corpus, missing_files
 from memo.data.py2pickle import py2_array_pickle
 from memo.data.safe_pickle import safe_load
 from memo.data.split import MODALITIES, SPLITS
@@ -123,7 +124,7 @@ def test_iemocap_unaligned_without_extras(tmp_path, rng):
         data[s]["audio"] = rng.standard_normal((n, 40, 5)).astype(np.float32)
     write_files(tmp_path / "iemocap", {"iemocap_data_noalign.pkl": data})
     cfg = dataset_config("iemocap", tmp_path / "iemocap", aligned=False, extra_emotions=[])
-    assert [p.name for p in expected_files(cfg)] == ["iemocap_data_noalign.pkl"]
+    assert [p.name for p in cfg.expected_files()] == ["iemocap_data_noalign.pkl"]
     corpus = load_files_corpus(cfg, tmp_path / "cache")
     assert corpus.splits["train"].audio.shape == (SIZES["train"], 40, 5)
     assert corpus.extras == {}
@@ -131,9 +132,9 @@ def test_iemocap_unaligned_without_extras(tmp_path, rng):
 
 def test_expected_and_missing_files(mosei, iemocap):
     mosei_cfg = dataset_config("mosei", mosei[0])
-    assert len(expected_files(mosei_cfg)) == 12
+    assert len(mosei_cfg.expected_files()) == 12
     assert missing_files(mosei_cfg) == []
-    names = sorted(p.name for p in expected_files(dataset_config("iemocap", iemocap[0])))
+    names = sorted(p.name for p in dataset_config("iemocap", iemocap[0]).expected_files())
     assert names == sorted(
         ["iemocap_data.pkl"]
         + [f"{k}_{s}.p" for s in SPLITS for k in ("text", "covarep", "facet", "y")]
@@ -153,10 +154,22 @@ def test_missing_files_are_listed_exactly(mosei, tmp_path):
     assert str(folder.resolve()) in message and "2 of the 12" in message
 
 
-def test_unknown_dataset_name(tmp_path):
-    cfg = dataset_config("mosei", tmp_path, name="nope")
-    with pytest.raises(MemoError, match="dataset.name"):
-        missing_files(cfg)
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("memo.data.datasets.nope.Nope", "'dataset._target_': cannot import 'memo.data.dat"),
+        ("memo.data.regimes.Full", "'dataset._target_': got 'memo.data.regimes.Full'; allowed"),
+    ],
+)
+def test_a_target_that_is_not_a_dataset_is_one_line(tmp_path, target, message):
+    with pytest.raises(MemoError, match=message) as error:
+        dataset_config("mosei", tmp_path, _target_=target)
+    assert "\n" not in str(error.value)
+
+
+def test_unknown_dataset_key_is_refused(tmp_path):
+    with pytest.raises(MemoError, match="unexpected keyword argument 'colour'"):
+        dataset_config("mosei", tmp_path, colour="red")
 
 
 # --- validation ---------------------------------------------------------------------------
@@ -442,11 +455,12 @@ VECTORS = {
 
 
 def embeddings_config(path: Path, tmp_path: Path, **overrides: object):
+    """The component of conf/embeddings/file.yaml reading `path` (4-d), with `overrides`."""
     cfg = OmegaConf.load(CONF / "embeddings" / "file.yaml")
     cfg.path, cfg.dim, cfg.cache_dir = str(path), 4, str(tmp_path / "cache")
     for key, value in overrides.items():
         cfg[key] = value
-    return cfg
+    return build_component(cfg, "embeddings", WordVectors)
 
 
 @pytest.fixture(params=["pickle", "text"])
@@ -550,16 +564,19 @@ def test_export_cli_round_trip_mosei(tmp_path, monkeypatch, capsys):
     export_main(["--dataset", "mosei", "--out", str(tmp_path / "out"), "--scale", "0.01"])
     assert "dataset.source=files" in capsys.readouterr().out
     cfg = composed("mosei", tmp_path, 0.01)
-    built = build_corpus(cfg.dataset, cfg.paths.cache_dir)
-    loaded = load_files_corpus(cfg.dataset, cfg.paths.cache_dir)
+    dataset = component(cfg.dataset)
+    built = build_corpus(dataset, cfg.paths.cache_dir)
+    loaded = load_files_corpus(dataset, cfg.paths.cache_dir)
     assert loaded.source == "files"
     assert_same_corpus(loaded, built)
 
 
 def test_export_round_trip_iemocap(tmp_path):
     cfg = composed("iemocap", tmp_path, 0.05)
-    built = build_corpus(cfg.dataset, cfg.paths.cache_dir)
-    written = export_corpus(built, cfg.dataset, tmp_path / "out")
-    assert sorted(written) == sorted(expected_files(cfg.dataset))
+    dataset = component(cfg.dataset)
+    built = build_corpus(dataset, cfg.paths.cache_dir)
+    (tmp_path / "out").mkdir()
+    written = dataset.exports()["release"].write(built, tmp_path / "out")
+    assert sorted(written) == sorted(dataset.expected_files())
     assert (tmp_path / "out" / "text_train.p").read_bytes()[:2] == b"\x80\x02"
-    assert_same_corpus(load_files_corpus(cfg.dataset, cfg.paths.cache_dir), built)
+    assert_same_corpus(load_files_corpus(dataset, cfg.paths.cache_dir), built)

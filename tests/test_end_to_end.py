@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 from conftest import ROOT, TINY, compose_config, read_metrics, run_cli, single_run_dir
+from data_fixtures import component
 
 from memo.data.files import load_files_corpus
 from memo.data.synthetic import build_corpus
@@ -75,8 +76,8 @@ def test_files_and_built_in_paths_give_identical_tensors(tmp_path, dataset):
     cfg = compose_config([f"dataset={dataset}", "dataset.scale=0.02",
                           f"paths.data_dir={tmp_path / 'data'}"])  # fmt: skip
     export(dataset, tmp_path / "data", 0.02)
-    built = build_corpus(cfg.dataset, tmp_path / "cache")
-    loaded = load_files_corpus(cfg.dataset, tmp_path / "cache")
+    built = build_corpus(component(cfg.dataset), tmp_path / "cache")
+    loaded = load_files_corpus(component(cfg.dataset), tmp_path / "cache")
     for name, split in built.splits.items():
         for field in ("text", "audio", "vision", "labels"):
             assert np.array_equal(getattr(split, field), getattr(loaded.splits[name], field))

@@ -11,7 +11,7 @@ import torch
 from conftest import TINY, compose_config, read_metrics, run_cli, single_run_dir
 from omegaconf import OmegaConf
 
-from memo.data.regimes import apply_regime
+from memo.data.regimes import Full, ZeroShot, apply_regime
 from memo.data.split import Corpus, Split
 from memo.errors import MemoError
 from memo.models.base import EmotionModel
@@ -122,11 +122,11 @@ def test_empty_split_or_no_emotion_left_is_refused():
     empty = Corpus("mosei", "files", "hand-made", {"train": full, "valid": full.rows(np.arange(0)),
                                                    "test": full})  # fmt: skip
     with pytest.raises(MemoError, match="the valid split has no samples under regime=full"):
-        apply_regime(empty, OmegaConf.create({"name": "full"}))
+        apply_regime(empty, Full(name="full"))
     single = Corpus("mosei", "files", "hand-made", {"train": full.columns(("a",)),
                     "valid": full.columns(("a",)), "test": full.columns(("a",))})  # fmt: skip
     with pytest.raises(MemoError, match="the train split has no emotions under regime=zsl"):
-        apply_regime(single, OmegaConf.create({"name": "zsl", "emotion": "a"}))
+        apply_regime(single, ZeroShot(name="zsl", emotion="a"))
 
 
 def test_output_directory_not_writable(tmp_path):

@@ -11,6 +11,7 @@ import stat
 import pytest
 import torch
 from conftest import assert_one_value_per_step, compose_config, read_metrics, run_in_process
+from data_fixtures import component
 
 import memo.experiment
 import memo.io
@@ -41,8 +42,8 @@ def test_early_stop_must_be_positive_or_null():
 def _without_valid_positives(emotions, monkeypatch):
     """Make the valid split lose every positive of `emotions` (None: of all emotions)."""
 
-    def regime(corpus, cfg):
-        data = apply_regime(corpus, cfg)
+    def regime(*args):
+        data = apply_regime(*args)
         labels = data.valid.labels.copy()
         for k, emotion in enumerate(data.valid.emotions):
             if emotions is None or emotion in emotions:
@@ -217,7 +218,7 @@ def _resolve(dotted: str):
 def test_a_named_data_folder_without_files_is_an_error(tmp_path):
     cfg = compose_config([f"paths.data_dir={tmp_path / 'typo'}"])
     with pytest.raises(MemoError, match="dataset.source=auto: 12 of the 12 expected mosei"):
-        load_corpus(cfg.dataset, tmp_path / "cache")
+        load_corpus(component(cfg.dataset), tmp_path / "cache")
 
 
 # 7. Divergence.

@@ -6,13 +6,13 @@ import h5py
 import numpy as np
 import pytest
 from conftest import compose_config, run_in_process
+from data_fixtures import component
 
 from memo.data.align import EPSILON, average_frames, left_pad, overlaps
 from memo.data.csd import CsdReader, csd_writer
 from memo.data.export import main as export_main
-from memo.data.export import write_mosei_csd
 from memo.data.files import load_files_corpus
-from memo.data.mosei_csd import sequences, standard_folds
+from memo.data.mosei_csd import sequences, standard_folds, write_corpus
 from memo.data.prepare import Tally, main, prepare_mosei, video_samples
 from memo.data.synthetic import build_corpus
 from memo.errors import MemoError
@@ -223,15 +223,15 @@ def exported(tmp_path_factory):
     cfg = compose_config(
         ["dataset.scale=0.01", f"paths.cache_dir={root / 'cache'}", f"paths.data_dir={root}"]
     )
-    built = build_corpus(cfg.dataset, cfg.paths.cache_dir)
-    write_mosei_csd(built, root / "csd")
+    built = build_corpus(component(cfg.dataset), cfg.paths.cache_dir)
+    write_corpus(built, root / "csd")
     prepare_mosei(root / "csd", cfg.dataset.dir)
     return root, cfg, built
 
 
 def test_export_prepare_load_reproduces_the_built_in_corpus(exported):
     _, cfg, built = exported
-    loaded = load_files_corpus(cfg.dataset, cfg.paths.cache_dir)
+    loaded = load_files_corpus(component(cfg.dataset), cfg.paths.cache_dir)
     for name, split in built.splits.items():
         for field in ("text", "audio", "vision", "labels"):
             assert np.array_equal(getattr(loaded.splits[name], field), getattr(split, field))
@@ -321,7 +321,9 @@ def test_export_writes_csd_for_mosei_only(tmp_path, monkeypatch, capsys):
         name for name, _ in sequences().values()
     )
     assert "python -m memo.data.prepare mosei --csd csd" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="error: --format csd writes CMU-MOSEI only"):
+    with pytest.raises(
+        SystemExit, match="error: --format csd: dataset iemocap is written as release"
+    ):
         export_main(["--format", "csd", "--dataset", "iemocap", "--out", "csd"])
 
 

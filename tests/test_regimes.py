@@ -6,15 +6,19 @@ import re
 
 import numpy as np
 import pytest
+from conftest import CONF
 from omegaconf import OmegaConf
 
-from memo.data.regimes import apply_regime, few_shot_count
+from memo.data.components import build_component
+from memo.data.regimes import FewShot, Full, Regime, ZeroShot, apply_regime, few_shot_count
 from memo.data.split import Corpus, Split
 from memo.errors import MemoError
 
 MOSEI = ("anger", "disgust", "fear", "happy", "sad", "surprise")
 IEMOCAP = ("neutral", "happy", "sad", "angry")
 EXTRAS = ("excited", "surprised", "frustrated")
+# conf/dataset/iemocap.yaml's emotion_index: the 9-emotion order of the authors' scripts.
+NINE = OmegaConf.load(CONF / "dataset" / "iemocap.yaml").emotion_index
 
 
 def split(labels, emotions) -> Split:
@@ -60,20 +64,30 @@ def iemocap() -> Corpus:
     return Corpus("iemocap", "synthetic", "hand-made", splits, extras)
 
 
-def regime(**values):
-    return OmegaConf.create(values)
+def regime(name: str, **values) -> Regime:
+    """The regime component of conf/regime/<name>.yaml with `values`."""
+    cfg = OmegaConf.load(CONF / "regime" / f"{name}.yaml")
+    cfg.merge_with(values)
+    return build_component(cfg, "regime", Regime)
+
+
+def test_each_regime_file_builds_its_component():
+    assert isinstance(regime("full"), Full)
+    assert regime("zsl", emotion="fear") == ZeroShot(name="zsl", emotion="fear")
+    few = regime("fsl", emotion=2)
+    assert isinstance(few, FewShot) and (few.fraction, few.authors_off_by_one) == (0.01, False)
 
 
 def test_full_is_the_identity():
     corpus = mosei()
-    data = apply_regime(corpus, regime(name="full"))
+    data = apply_regime(corpus, regime("full"))
     assert data.train is corpus.splits["train"] and data.test is corpus.splits["test"]
     assert data.target is None and data.seen == MOSEI
 
 
 @pytest.mark.parametrize("emotion", ["fear", 2])
 def test_mosei_zero_shot_drops_positives_and_column_in_train_and_valid(emotion):
-    data = apply_regime(mosei(), regime(name="zsl", emotion=emotion))
+    data = apply_regime(mosei(), regime("zsl", emotion=emotion))
     assert data.target == "fear"
     assert ids(data.train) == [1, 3, 5]
     assert ids(data.valid) == [1, 3]
@@ -89,14 +103,14 @@ def test_mosei_zero_shot_drops_positives_and_column_in_train_and_valid(emotion):
 
 def test_mosei_few_shot_keeps_the_first_positives_in_file_order():
     # 4 fear positives (rows 0, 2, 4, 6); fraction 0.5 -> ceil(2.0) = 2 -> rows 0 and 2.
-    data = apply_regime(mosei(), regime(name="fsl", emotion="fear", fraction=0.5,
-                                        authors_off_by_one=False))  # fmt: skip
+    data = apply_regime(mosei(), regime("fsl", emotion="fear", fraction=0.5))
     assert ids(data.train) == [0, 1, 2, 3, 5]
     assert data.train.emotions == MOSEI and data.target == "fear"
     assert ids(data.valid) == [0, 1, 2, 3] and ids(data.test) == [0, 1, 2, 3, 4]
     # fraction 0.3 -> ceil(1.2) = 2 as well; the authors' off-by-one keeps a third.
-    off = apply_regime(mosei(), regime(name="fsl", emotion="fear", fraction=0.3,
-                                       authors_off_by_one=True))  # fmt: skip
+    off = apply_regime(
+        mosei(), regime("fsl", emotion="fear", fraction=0.3, authors_off_by_one=True)
+    )
     assert ids(off.train) == [0, 1, 2, 3, 4, 5]
 
 
@@ -109,7 +123,7 @@ def test_few_shot_count():
 
 @pytest.mark.parametrize("emotion", ["excited", 1])
 def test_iemocap_zero_shot_adds_a_fifth_column_to_test_only(emotion):
-    data = apply_regime(iemocap(), regime(name="zsl", emotion=emotion))
+    data = apply_regime(iemocap(), regime("zsl", emotion=emotion), NINE)
     assert data.target == "excited"
     assert data.train.emotions == data.valid.emotions == IEMOCAP and len(data.train) == 5
     assert data.test.emotions == (*IEMOCAP, "excited")
@@ -120,8 +134,7 @@ def test_iemocap_zero_shot_adds_a_fifth_column_to_test_only(emotion):
 
 
 def test_iemocap_few_shot_adds_a_fraction_of_the_pool_to_training():
-    data = apply_regime(iemocap(), regime(name="fsl", emotion="frustrated", fraction=0.5,
-                                          authors_off_by_one=False))  # fmt: skip
+    data = apply_regime(iemocap(), regime("fsl", emotion="frustrated", fraction=0.5), NINE)
     # frustrated pool rows 1 and 5; ceil(0.5 * 2) = 1 -> row 1 only.
     assert data.train.emotions == (*IEMOCAP, "frustrated")
     assert ids(data.train) == [0, 1, 2, 3, 4, 1]
@@ -142,15 +155,25 @@ def test_iemocap_few_shot_adds_a_fraction_of_the_pool_to_training():
 )
 def test_bad_emotions(corpus, emotion, message):
     with pytest.raises(MemoError, match=re.escape(message)):
-        apply_regime(corpus(), regime(name="zsl", emotion=emotion))
+        apply_regime(corpus(), regime("zsl", emotion=emotion), NINE if corpus is iemocap else None)
 
 
-def test_missing_emotion_and_bad_fraction():
-    with pytest.raises(MemoError, match="regime.emotion"):
-        apply_regime(mosei(), OmegaConf.create({"name": "zsl", "emotion": "???"}))
-    with pytest.raises(MemoError, match="regime.fraction"):
-        apply_regime(mosei(), regime(name="fsl", emotion="fear", fraction=0,
-                                     authors_off_by_one=False))  # fmt: skip
+def test_without_an_index_integers_count_the_emotions_then_the_pools():
+    assert apply_regime(iemocap(), regime("zsl", emotion=5)).target == "surprised"
+
+
+@pytest.mark.parametrize(
+    ("name", "values", "message"),
+    [
+        ("zsl", {}, "config key 'regime.emotion': got '???'; allowed: a value (required by"),
+        ("fsl", {"emotion": "fear", "fraction": 0}, "config key 'regime.fraction': got 0"),
+        ("fsl", {"emotion": "fear", "fraction": "abc"}, "config key 'regime.fraction': got 'abc'"),
+        ("full", {"emotion": "fear"}, "unexpected keyword argument 'emotion'"),
+    ],
+)
+def test_bad_regime_values_are_one_line(name, values, message):
+    with pytest.raises(MemoError, match=re.escape(message)):
+        regime(name, **values)
 
 
 def test_unaligned_iemocap_cannot_take_the_aligned_extras():
@@ -160,5 +183,5 @@ def test_unaligned_iemocap_cannot_take_the_aligned_extras():
                       long.labels, long.emotions)  # fmt: skip
     splits = {**corpus.splits, "test": unaligned}
     corpus = Corpus("iemocap", "files", "unaligned", splits, corpus.extras)
-    with pytest.raises(MemoError, match="needs dataset.aligned=true"):
-        apply_regime(corpus, regime(name="zsl", emotion="excited"))
+    with pytest.raises(MemoError, match=r"extra pools must have the shapes of its splits"):
+        apply_regime(corpus, regime("zsl", emotion="excited"), NINE)

@@ -32,9 +32,10 @@ from data_fixtures import (
 )
 
 from memo.data import cache, mosei_files, synthetic, validate
+from memo.data.components import build_component
 from memo.data.files import load_files_corpus
 from memo.data.safe_pickle import check_arrays, safe_load
-from memo.data.word_vectors import read_word_vectors
+from memo.data.word_vectors import VectorFile, read_word_vectors
 from memo.errors import MemoError
 from memo.training.checkpoints import load_checkpoint, save_checkpoint
 
@@ -236,12 +237,12 @@ def test_iemocap_and_word_vector_loaders_refuse_hostile_pickles(tmp_path):
         read_word_vectors(cfg, ["anger"])
 
 
-def word_vector_config(path: Path, tmp_path: Path):
+def word_vector_config(path: Path, tmp_path: Path) -> VectorFile:
     from omegaconf import OmegaConf
 
     cfg = OmegaConf.load(ROOT / "conf" / "embeddings" / "file.yaml")
     cfg.path, cfg.dim, cfg.cache_dir, cfg.format = str(path), 4, str(tmp_path / "cache"), "auto"
-    return cfg
+    return build_component(cfg, "embeddings", VectorFile)
 
 
 # --- checkpoints ----------------------------------------------------------------------------
@@ -570,7 +571,7 @@ def test_float64_values_beyond_float32_are_reported_not_zeroed(tmp_path, value):
     assert "video_valid.h5 (valid vision): 0 NaN and 0 +inf values and 1 finite values " in (
         str(error.value)
     )
-    cfg.zero_nonfinite = True
+    cfg = dataset_config("mosei", tmp_path / "mosei", zero_nonfinite=True)
     assert load_files_corpus(cfg, tmp_path / "cache").splits["valid"].vision[1, 4, 2] == 0.0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import compose_config
+from data_fixtures import component
 
 from memo.data.glove import glove6b50
 from memo.data.synthetic import build_corpus
@@ -12,7 +13,7 @@ from memo.errors import MemoError
 
 
 def dataset_cfg(name: str, *overrides: str):
-    return compose_config([f"dataset={name}", *overrides]).dataset
+    return component(compose_config([f"dataset={name}", *overrides]).dataset)
 
 
 def test_mosei_shapes_sizes_and_labels(cache_dir):

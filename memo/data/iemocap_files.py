@@ -1,19 +1,23 @@
-"""Reader for IEMOCAP: the 4-emotion pickle and the 9-emotion release's `.p` extra pools."""
+"""IEMOCAP's files, the 4-emotion pickle and the 9-emotion release's `.p` extra pools: reader
+and writer."""
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from omegaconf import DictConfig
 
+from memo.data.py2pickle import dump_py2_array
 from memo.data.safe_pickle import safe_load
 from memo.data.split import MODALITIES, SPLITS, Corpus, Split
 from memo.data.validate import clean_features, expect_same, expect_shape
-from memo.errors import MemoError, config_error
+from memo.errors import MemoError
 
-VERSION = 1  # bump when reading changes, so cached arrays are rebuilt
-SETTINGS = ("name", "aligned", "emotions", "extra_emotions", "zero_nonfinite")
+if TYPE_CHECKING:
+    from memo.data.datasets.iemocap import Iemocap
+
 MAIN_FILES = {True: "iemocap_data.pkl", False: "iemocap_data_noalign.pkl"}
 EXTRA_FILES = {"text": "text_{}.p", "audio": "covarep_{}.p", "vision": "facet_{}.p"}
 EXTRA_LABELS = "y_{}.p"
@@ -22,14 +26,15 @@ EXTRA_COLUMNS = (
     "other", "anger", "excited", "fear", "sad", "surprised",
     "frustrated", "happy", "neutral", "disgust", "unknown",
 )  # fmt: skip
+POOLED = EXTRA_COLUMNS[1:-1]  # the emotions whose samples can form extra pools
 
 
-def main_file(dataset: DictConfig) -> Path:
+def main_file(dataset: Iemocap) -> Path:
     """iemocap_data.pkl, or iemocap_data_noalign.pkl when `dataset.aligned` is false."""
     return Path(dataset.dir) / MAIN_FILES[bool(dataset.aligned)]
 
 
-def expected_files(dataset: DictConfig) -> list[Path]:
+def expected_files(dataset: Iemocap) -> list[Path]:
     """The 4-emotion pickle plus, when extra emotions are configured, the 12 `.p` files."""
     folder = Path(dataset.dir)
     extras = [
@@ -41,7 +46,7 @@ def expected_files(dataset: DictConfig) -> list[Path]:
     return [main_file(dataset), *extras]
 
 
-def read_corpus(dataset: DictConfig) -> Corpus:
+def read_corpus(dataset: Iemocap) -> Corpus:
     """The 4-emotion splits and, per split, the pool of `dataset.extra_emotions` samples."""
     folder = Path(dataset.dir)
     path = main_file(dataset)
@@ -54,10 +59,10 @@ def read_corpus(dataset: DictConfig) -> Corpus:
             for s, pool in extras.items()
         }
         expect_same(f"{modality} feature sizes (last dimension) in {folder}", sizes)
-    return Corpus("iemocap", "files", f"IEMOCAP files in {folder}", splits, extras)
+    return Corpus(dataset.name, "files", f"IEMOCAP files in {folder}", splits, extras)
 
 
-def _read_main(path: Path, dataset: DictConfig) -> dict[str, Split]:
+def _read_main(path: Path, dataset: Iemocap) -> dict[str, Split]:
     data = _expect_keys(safe_load(path, encoding="latin1"), SPLITS, str(path))
     emotions = tuple(dataset.emotions)
     splits = {}
@@ -77,14 +82,9 @@ def _read_main(path: Path, dataset: DictConfig) -> dict[str, Split]:
     return splits
 
 
-def _read_extras(folder: Path, split: str, dataset: DictConfig) -> Split:
+def _read_extras(folder: Path, split: str, dataset: Iemocap) -> Split:
     """The `split` samples of the configured extra emotions, trimmed from 21 to 20 steps."""
     extras = tuple(dataset.extra_emotions)
-    unknown = [e for e in extras if e not in EXTRA_COLUMNS[1:-1]]
-    if unknown:
-        raise config_error(
-            "dataset.extra_emotions", list(extras), f"a subset of {EXTRA_COLUMNS[1:-1]}"
-        )
     y_path = folder / EXTRA_LABELS.format(split)
     y = one_positive(expect_shape(safe_load(y_path, "latin1"), ("M", 11), str(y_path)), str(y_path))
     classes = np.argmax(y, axis=1)
@@ -149,3 +149,32 @@ def _expect_keys(value: object, keys: tuple[str, ...], where: str) -> dict:
             f"found {sorted(map(str, value))}"
         )
     return value
+
+
+def write_corpus(corpus: Corpus, out: Path, dataset: Iemocap) -> list[Path]:
+    """The 4-emotion pickle (labels as (N, 4, 2) pairs) and the 9-emotion `.p` extras."""
+    data = {}
+    for s in SPLITS:
+        split = corpus.splits[s].columns(dataset.emotions)
+        data[s] = {m: np.asarray(getattr(split, m), dtype=np.float32) for m in MODALITIES}
+        data[s]["labels"] = np.stack([1 - split.labels, split.labels], axis=-1).astype(np.float32)
+    main = out / MAIN_FILES[dataset.aligned]
+    with main.open("wb") as file:
+        pickle.dump(data, file, protocol=4)
+    written = [main]
+    for s, pool in corpus.extras.items():
+        labels = one_positive(pool.labels, f"extra pool {s} of the corpus being exported")
+        classes = [EXTRA_COLUMNS.index(e) for e in pool.emotions]
+        y = np.eye(len(EXTRA_COLUMNS), dtype=np.float32)[np.array(classes)[labels.argmax(1)]]
+        arrays = {name.format(s): _extra_step(getattr(pool, m)) for m, name in EXTRA_FILES.items()}
+        arrays[EXTRA_LABELS.format(s)] = y
+        for name, array in arrays.items():
+            dump_py2_array(array, out / name)
+            written.append(out / name)
+    return written
+
+
+def _extra_step(features: np.ndarray) -> np.ndarray:
+    """Append a zero step: the 9-emotion release has 21 steps, which the reader trims to 20."""
+    pad = np.zeros((len(features), 1, features.shape[2]), dtype=np.float32)
+    return np.concatenate([np.asarray(features, dtype=np.float32), pad], axis=1)

@@ -1,4 +1,5 @@
-"""Reader for CMU-MOSEI's emotion-task HDF5 files: text_/audio_/video_/ey_{split}.h5 (`d1`)."""
+"""CMU-MOSEI's emotion-task HDF5 files, text_/audio_/video_/ey_{split}.h5 (`d1`): reader and
+writer."""
 
 from __future__ import annotations
 
@@ -7,19 +8,20 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import h5py
 import numpy as np
-from omegaconf import DictConfig
 
 from memo.data.split import SPLITS, Corpus, Split
 from memo.data.validate import check_shape, clean_features, expect_same
 from memo.errors import MemoError
 
+if TYPE_CHECKING:
+    from memo.data.datasets.mosei import Mosei
+
 log = logging.getLogger(__name__)
 
-VERSION = 1  # bump when reading changes, so cached arrays are rebuilt
-SETTINGS = ("name", "emotions", "zero_nonfinite")  # config keys the result depends on
 FILES = {"text": "text_{}_emb.h5", "audio": "audio_{}.h5", "vision": "video_{}.h5"}
 LABELS = "ey_{}.h5"
 DATASET_KEY = "d1"
@@ -36,13 +38,13 @@ BUILTIN_FILTERS = {
 }
 
 
-def expected_files(dataset: DictConfig) -> list[Path]:
+def expected_files(dataset: Mosei) -> list[Path]:
     """The 12 files the emotion task reads, split by split."""
     folder = Path(dataset.dir)
     return [folder / name.format(s) for s in SPLITS for name in (*FILES.values(), LABELS)]
 
 
-def read_corpus(dataset: DictConfig) -> Corpus:
+def read_corpus(dataset: Mosei) -> Corpus:
     """All three splits, validated; labels are `ey > 0` in the order of `dataset.emotions`.
     Every `d1` is checked, and counts and sizes compared, from metadata before any read."""
     folder = Path(dataset.dir)
@@ -66,10 +68,25 @@ def read_corpus(dataset: DictConfig) -> Corpus:
             {name.format(s): shapes[modality, s][2] for s in SPLITS},
         )
     splits = {s: _read_split(folder, s, dataset) for s in SPLITS}
-    return Corpus("mosei", "files", f"CMU-MOSEI files in {folder}", splits)
+    return Corpus(dataset.name, "files", f"CMU-MOSEI files in {folder}", splits)
 
 
-def _read_split(folder: Path, split: str, dataset: DictConfig) -> Split:
+def write_corpus(corpus: Corpus, out: Path, dataset: Mosei) -> list[Path]:
+    """text_/audio_/video_/ey_/y_{split}.h5 with float64 dataset `d1`; ey holds 1.0 per label."""
+    written = []
+    for s in SPLITS:
+        split = corpus.splits[s].columns(dataset.emotions)
+        arrays = {name.format(s): getattr(split, m) for m, name in FILES.items()}
+        arrays[LABELS.format(s)] = split.labels
+        arrays[f"y_{s}.h5"] = np.zeros((len(split), 1))  # sentiment, unused by the task
+        for name, array in arrays.items():
+            with h5py.File(out / name, "w") as file:
+                file.create_dataset(DATASET_KEY, data=np.asarray(array, dtype=np.float64))
+            written.append(out / name)
+    return written
+
+
+def _read_split(folder: Path, split: str, dataset: Mosei) -> Split:
     features = {}
     for modality, name in FILES.items():
         path = folder / name.format(split)

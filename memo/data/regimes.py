@@ -1,31 +1,27 @@
-"""Regimes: pure functions from a corpus to the splits a run trains, selects and tests on.
+"""Regimes: which emotions a run trains, selects and tests on, as conf/regime components.
 
 - full: every split as it is.
-- zsl (zero-shot) on emotion z: MOSEI trains and selects without any sample positive for z
-  and without its column, then tests on the full test split; IEMOCAP trains on its 4
-  emotions and tests on the test split extended with z's samples as a 5th column.
-- fsl (few-shot) on emotion f: MOSEI keeps only the first ceil(fraction * positives)
-  positives of f in training; IEMOCAP adds that many of f's samples to training, and f's
-  samples to validation and test, as a 5th column.
+- zsl (zero-shot) on emotion z: a dataset without extra pools trains and selects without any
+  sample positive for z and without its column, then tests on the full test split; a dataset
+  with pools trains on its emotions and tests on the test split extended with the pool's z
+  samples as one more column.
+- fsl (few-shot) on emotion f: without pools, training keeps only the first
+  ceil(fraction * positives) positives of f; with pools, training gets that many of the pool's
+  f samples, and validation and test all of them, as one more column.
 """
 
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
 
 from memo.data.split import Corpus, Split, concat
 from memo.errors import MemoError, config_error
-
-REGIMES = ("full", "zsl", "fsl")
-
-# IEMOCAP's 9-emotion order, by which the authors' code indexes zero-shot emotions.
-IEMOCAP_NINE = (
-    "anger", "excited", "fear", "sad", "surprised", "frustrated", "happy", "neutral", "disgust",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -46,9 +42,81 @@ class RegimeData:
         return self.train.emotions
 
 
-def apply_regime(corpus: Corpus, regime: DictConfig) -> RegimeData:
-    """Select the splits of `regime.name` from `corpus`; none may end up empty."""
-    data = _select(corpus, regime)
+@dataclass(frozen=True, kw_only=True)
+class Regime(ABC):
+    """A regime: conf/regime/<name>.yaml names a subclass with `_target_` and holds its values."""
+
+    name: str  # names the regime in logs, metrics.json and titles
+
+    TARGET_LABEL: ClassVar[str] = ""  # how the results table marks the target emotion
+
+    @abstractmethod
+    def select(self, corpus: Corpus, index: Sequence[str]) -> RegimeData:
+        """The splits a run uses; `index` is the order by which an integer emotion names one."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Full(Regime):
+    """Train and evaluate on all of the dataset's emotions."""
+
+    def select(self, corpus: Corpus, index: Sequence[str]) -> RegimeData:
+        splits = corpus.splits
+        return RegimeData(splits["train"], splits["valid"], splits["test"])
+
+
+@dataclass(frozen=True, kw_only=True)
+class ZeroShot(Regime):
+    """Train without one emotion, then test on all emotions including it."""
+
+    emotion: str | int  # the unseen emotion, by name or index
+
+    TARGET_LABEL = "unseen"
+
+    def select(self, corpus: Corpus, index: Sequence[str]) -> RegimeData:
+        emotion, splits = resolve_emotion(self.emotion, corpus, index), corpus.splits
+        if corpus.extras:
+            test = extend(splits["test"], corpus, "test", emotion)
+            return RegimeData(splits["train"], splits["valid"], test, emotion)
+        train, valid = (without_emotion(splits[s], emotion) for s in ("train", "valid"))
+        return RegimeData(train, valid, splits["test"], emotion)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FewShot(Regime):
+    """Train with only a small fraction of one emotion's positive samples."""
+
+    emotion: str | int  # the low-resource emotion, by name or index
+    fraction: float  # fraction of its training positives kept (ceil)
+    authors_off_by_one: bool  # keep one more positive, as the authors' released code does
+
+    TARGET_LABEL = "few-shot"
+
+    def __post_init__(self) -> None:
+        number = isinstance(self.fraction, (int, float)) and not isinstance(self.fraction, bool)
+        if not number or not 0 < self.fraction <= 1:
+            raise config_error("regime.fraction", self.fraction, "a number in (0, 1]")
+
+    def select(self, corpus: Corpus, index: Sequence[str]) -> RegimeData:
+        emotion, splits = resolve_emotion(self.emotion, corpus, index), corpus.splits
+        extra = 1 if self.authors_off_by_one else 0
+        if not corpus.extras:
+            train = few_positives(splits["train"], emotion, self.fraction, extra)
+            return RegimeData(train, splits["valid"], splits["test"], emotion)
+        pool = samples_of(corpus.extras["train"], emotion)
+        keep = few_shot_count(len(pool), self.fraction, extra)
+        return RegimeData(
+            concat(splits["train"], pool.rows(np.arange(keep))),
+            extend(splits["valid"], corpus, "valid", emotion),
+            extend(splits["test"], corpus, "test", emotion),
+            emotion,
+        )
+
+
+def apply_regime(corpus: Corpus, regime: Regime, index: Sequence[str] | None = None) -> RegimeData:
+    """The splits `regime` selects from `corpus`; none may end up empty. `index` (the
+    dataset's `emotion_index`) orders emotions named by an integer; by default the corpus's
+    emotions, then its extra pools' emotions."""
+    data = regime.select(corpus, index or _emotions(corpus))
     for name in ("train", "valid", "test"):
         split = getattr(data, name)
         if len(split) == 0 or not split.emotions:
@@ -60,67 +128,22 @@ def apply_regime(corpus: Corpus, regime: DictConfig) -> RegimeData:
     return data
 
 
-def _select(corpus: Corpus, regime: DictConfig) -> RegimeData:
-    splits = corpus.splits
-    if regime.name == "full":
-        return RegimeData(splits["train"], splits["valid"], splits["test"])
-    if regime.name not in REGIMES:
-        raise config_error("regime.name", regime.name, " | ".join(REGIMES))
-    if OmegaConf.is_missing(regime, "emotion"):
-        raise config_error(
-            "regime.emotion", "???", f"an emotion name or index (required by regime={regime.name})"
-        )
-    emotion = resolve_emotion(regime.emotion, corpus)
-    pooled = bool(corpus.extras)
-    if regime.name == "zsl":
-        if pooled:
-            return RegimeData(
-                splits["train"],
-                splits["valid"],
-                extend(splits["test"], corpus, "test", emotion),
-                emotion,
-            )
-        return RegimeData(
-            without_emotion(splits["train"], emotion),
-            without_emotion(splits["valid"], emotion),
-            splits["test"],
-            emotion,
-        )
-    fraction = float(regime.fraction)
-    if not 0 < fraction <= 1:
-        raise config_error("regime.fraction", regime.fraction, "a number in (0, 1]")
-    extra = 1 if regime.authors_off_by_one else 0
-    if pooled:
-        pool = samples_of(corpus.extras["train"], emotion)
-        keep = few_shot_count(len(pool), fraction, extra)
-        return RegimeData(
-            concat(splits["train"], pool.rows(np.arange(keep))),
-            extend(splits["valid"], corpus, "valid", emotion),
-            extend(splits["test"], corpus, "test", emotion),
-            emotion,
-        )
-    return RegimeData(
-        few_positives(splits["train"], emotion, fraction, extra),
-        splits["valid"],
-        splits["test"],
-        emotion,
-    )
+def _emotions(corpus: Corpus) -> tuple[str, ...]:
+    """The corpus's label columns, then its extra pools' emotions."""
+    pools = corpus.extras["train"].emotions if corpus.extras else ()
+    return corpus.splits["train"].emotions + pools
 
 
-def resolve_emotion(value: object, corpus: Corpus) -> str:
-    """The emotion named by `regime.emotion`: a name, or an index as the authors' code uses.
-
-    MOSEI indexes its 6 emotions; IEMOCAP indexes the 9-emotion order, where only the
-    extra emotions (excited 1, surprised 4, frustrated 5) can be held out.
-    """
+def resolve_emotion(value: object, corpus: Corpus, index: Sequence[str]) -> str:
+    """The emotion named by `regime.emotion`: a name, or its position in `index` (as the
+    authors' code names them). With extra pools only their emotions can be the target."""
     base = corpus.splits["train"].emotions
     candidates = corpus.extras["train"].emotions if corpus.extras else base
-    order = IEMOCAP_NINE if corpus.extras else base
-    allowed = ", ".join(f"{e} ({order.index(e)})" if e in order else e for e in candidates)
+    allowed = ", ".join(f"{e} ({index.index(e)})" if e in index else e for e in candidates)
     if isinstance(value, int) and not isinstance(value, bool):
-        if not 0 <= value < len(order):
+        if not 0 <= value < len(index):
             raise config_error("regime.emotion", value, allowed)
-        value = order[value]
+        value = index[value]
     if value not in candidates:
         hint = ""
         if value in base and corpus.extras:

@@ -5,36 +5,30 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from omegaconf import DictConfig
-
+from memo.data.datasets.base import Dataset
+from memo.data.files import load_files_corpus, missing_files
 from memo.data.split import Corpus
 from memo.data.synthetic import build_corpus
-from memo.errors import config_error
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("auto", "files", "synthetic")
 # The data folder `paths.data_dir` names by default. Only below it may `dataset.source=auto`
 # fall back to the built-in corpus; a folder the user chose must hold the files.
 DEFAULT_DATA_DIR = Path("data")
 
 
-def chosen_by_user(dataset: DictConfig) -> bool:
+def chosen_by_user(dataset: Dataset) -> bool:
     """Whether `dataset.dir` lies outside the default data folder (set on purpose)."""
     return Path(str(dataset.dir)).parent != DEFAULT_DATA_DIR
 
 
-def load_corpus(dataset: DictConfig, cache_dir: Path | str) -> Corpus:
+def load_corpus(dataset: Dataset, cache_dir: Path | str) -> Corpus:
     """Load `dataset` from `dataset.source`; `auto` prefers real files when all are present,
     and falls back to the built-in corpus only under the default data folder."""
-    source = str(dataset.source)
-    if source not in SOURCES:
-        raise config_error("dataset.source", source, " | ".join(SOURCES))
+    source = dataset.source
     if source == "synthetic":
         log.info("data: built-in synthetic %s corpus (dataset.source=synthetic)", dataset.name)
         return build_corpus(dataset, cache_dir)
-    from memo.data.files import load_files_corpus, missing_files
-
     missing = missing_files(dataset)
     if source == "auto" and missing and not chosen_by_user(dataset):
         log.info(

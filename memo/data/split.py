@@ -70,9 +70,9 @@ def concat(first: Split, second: Split) -> Split:
         a, b = getattr(first, name).shape[1:], getattr(second, name).shape[1:]
         if a != b:
             raise MemoError(
-                f"cannot add samples with {name} of shape (T, D) = {b} to a split with {a}; "
-                "IEMOCAP's extra emotions are aligned to 20 steps, so zero-/few-shot on IEMOCAP "
-                "needs dataset.aligned=true"
+                f"cannot add samples of {', '.join(second.emotions)} with {name} of shape "
+                f"(T, D) = {b} to a split with {a}: a dataset's extra pools must have the shapes "
+                "of its splits (aligned data)"
             )
     emotions = first.emotions + tuple(e for e in second.emotions if e not in first.emotions)
 
@@ -95,9 +95,9 @@ def concat(first: Split, second: Split) -> Split:
 class Corpus:
     """A dataset's train/valid/test splits plus where they came from.
 
-    `extras` holds, per split name, a pool of samples of additional emotions (IEMOCAP's
-    excited / surprised / frustrated) with label columns for those emotions only; empty for
-    MOSEI. Regimes draw on it for zero-/few-shot evaluation.
+    `extras` holds, per split name, a pool of samples of additional emotions (the dataset's
+    `extra_emotions`) with label columns for those emotions only; empty when it has none.
+    Regimes draw on it for zero-/few-shot evaluation.
     """
 
     dataset: str

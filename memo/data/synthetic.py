@@ -1,4 +1,4 @@
-"""The built-in corpus: MOSEI- or IEMOCAP-shaped data built from real GloVe vectors and NRC cues.
+"""The built-in corpus: data shaped like a dataset's, built from real GloVe vectors and NRC cues.
 
 Text steps are real GloVe 6B 50-d vectors of words: cue words of the sample's emotions,
 drawn from the NRC emotion lexicon, mixed with neutral filler words, left zero-padded.
@@ -19,9 +19,9 @@ import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
 
 from memo.data.cache import file_identity, remove_stale_temps, temp_sibling
 from memo.data.glove import Glove6B50, glove6b50
@@ -29,58 +29,51 @@ from memo.data.split import SPLITS, Corpus, Split
 from memo.data.validate import clean_features
 from memo.errors import MemoError
 
+if TYPE_CHECKING:
+    from memo.data.datasets.base import Dataset
+
 VERSION = 1  # bump when generation changes, so stale caches are not reused
 AUDIO_DIM, VISION_DIM = 74, 35
-
-# NRC lexicon categories whose words cue each emotion. NRC has no neutral, excited or
-# frustrated category: neutral gets no cue words (only filler), excited uses words tagged
-# both joy and anticipation, frustrated words tagged both anger and sadness.
-NRC_CATEGORIES: dict[str, tuple[str, ...]] = {
-    "anger": ("anger",),
-    "angry": ("anger",),
-    "disgust": ("disgust",),
-    "fear": ("fear",),
-    "happy": ("joy",),
-    "sad": ("sadness",),
-    "surprise": ("surprise",),
-    "surprised": ("surprise",),
-    "excited": ("joy", "anticipation"),
-    "frustrated": ("anger", "sadness"),
-    "neutral": (),
-}
-
-# Real split sizes and label statistics.
-MOSEI_SIZES = {"train": 15290, "valid": 2291, "test": 4832}
-MOSEI_PREVALENCE = {  # fraction of samples positive for each emotion (approximate, real data)
-    "anger": 0.21,
-    "disgust": 0.17,
-    "fear": 0.08,
-    "happy": 0.52,
-    "sad": 0.25,
-    "surprise": 0.10,
-}
-IEMOCAP_COUNTS = {  # neutral, happy, sad, angry
-    "train": (954, 338, 690, 735),
-    "valid": (358, 116, 188, 136),
-    "test": (383, 135, 193, 227),
-}
-IEMOCAP_EXTRA_COUNTS = {  # excited, surprised, frustrated (9-emotion release)
-    "train": (686, 65, 1235),
-    "valid": (206, 17, 319),
-    "test": (141, 25, 278),
-}
-IEMOCAP_EXTRAS = ("excited", "surprised", "frustrated")
 
 
 @dataclass(frozen=True)
 class Difficulty:
     """Knobs of the generator (`dataset.synthetic`, besides `seed`): signal per modality."""
 
-    cue_rate: float = 0.25  # mean fraction of a sample's word steps that are cue words
-    frame_rate: float = 0.3  # fraction of audio/visual frames carrying the emotion signal
-    strength: float = 0.6  # mean strength of the audio/visual signal (noise std is 1)
-    inf_rate: float = 0.002  # fraction of samples with one -inf audio value
-    zero_rows: float = 0.02  # fraction of visual frames that are all zero
+    cue_rate: float  # mean fraction of a sample's word steps that are cue words
+    frame_rate: float  # fraction of audio/visual frames carrying the emotion signal
+    strength: float  # mean strength of the audio/visual signal (noise std is 1)
+    inf_rate: float  # fraction of samples with one -inf audio value
+    zero_rows: float  # fraction of visual frames that are all zero
+
+
+def multi_label(
+    size: int, prevalence: dict[str, float], dataset: Dataset, rng: np.random.Generator
+) -> np.ndarray:
+    """Labels of `size` samples at scale 1 (at least 8), each showing each emotion
+    independently with its `prevalence` (several emotions or none per sample)."""
+    unknown = [e for e in dataset.emotions if e not in prevalence]
+    if unknown or dataset.extra_emotions:
+        raise MemoError(
+            f"dataset {dataset.name}: the multi-label built-in corpus needs a prevalence for "
+            f"every emotion (missing {unknown}) and no extra_emotions"
+        )
+    n = max(8, round(dataset.scale * size))
+    rates = np.array([prevalence[e] for e in dataset.emotions])
+    return (rng.random((n, len(rates))) < rates).astype(np.float32)
+
+
+def one_label(counts: dict[str, int], dataset: Dataset, rng: np.random.Generator) -> np.ndarray:
+    """Labels with exactly one emotion per sample, `counts[e]` samples of each emotion at
+    scale 1 (at least 2), in random order; samples of the extra emotions come last."""
+    unknown = [e for e in dataset.all_emotions if e not in counts]
+    if unknown:
+        raise MemoError(f"dataset {dataset.name}: no built-in corpus counts for {unknown}")
+    sizes = [max(2, round(dataset.scale * counts[e])) for e in dataset.all_emotions]
+    classes = rng.permutation(np.repeat(np.arange(len(sizes)), sizes))
+    base = len(dataset.emotions)
+    classes = np.concatenate([classes[classes < base], classes[classes >= base]])
+    return np.eye(len(sizes), dtype=np.float32)[classes]
 
 
 def _nrc_path() -> Path:
@@ -89,86 +82,95 @@ def _nrc_path() -> Path:
     return Path(nrclex.__file__).parent / "data" / "nrc_en.json"
 
 
+@lru_cache(maxsize=1)
 def _nrc_lexicon() -> dict[str, list[str]]:
     return json.loads(_nrc_path().read_text())
 
 
+@lru_cache
+def _cue_rows(categories: tuple[str, ...]) -> np.ndarray:
+    """GloVe row ids of the words the NRC lexicon tags with every one of `categories` (none
+    for no categories)."""
+    glove, lexicon = glove6b50(), _nrc_lexicon()
+    words = [w for w, tags in lexicon.items() if categories and all(c in tags for c in categories)]
+    return np.array(sorted(glove.index[w] for w in words if w in glove), dtype=int)
+
+
 @lru_cache(maxsize=1)
-def _vocabulary() -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """GloVe row ids of cue words per NRC category key, and of neutral filler words."""
-    glove = glove6b50()
-    lexicon = _nrc_lexicon()
-    cues = {}
-    for emotion, categories in NRC_CATEGORIES.items():
-        words = [
-            w for w, tags in lexicon.items() if categories and all(c in tags for c in categories)
-        ]
-        cues[emotion] = np.array(sorted(glove.index[w] for w in words if w in glove), dtype=int)
-    # Filler: frequent alphabetic words that the lexicon tags with nothing at all.
-    filler = [
+def _filler_rows() -> np.ndarray:
+    """GloVe row ids of neutral filler: frequent alphabetic words the lexicon does not tag."""
+    glove, lexicon = glove6b50(), _nrc_lexicon()
+    rows = [
         row
         for row, word in enumerate(glove.words[100:5100], start=100)
         if word.isalpha() and word not in lexicon
     ]
-    return cues, np.array(filler, dtype=int)
+    return np.array(rows, dtype=int)
 
 
-def build_corpus(dataset: DictConfig, cache_dir: Path | str) -> Corpus:
-    """The built-in corpus for `dataset.name` at `dataset.scale`, cached under `cache_dir`.
+def _difficulty(dataset: Dataset) -> tuple[int, Difficulty]:
+    """`dataset.synthetic` as the corpus seed and the generator's knobs, all of them given."""
+    knobs = dict(dataset.synthetic)
+    seed = knobs.pop("seed", None)
+    wanted = set(Difficulty.__dataclass_fields__)
+    if not isinstance(seed, int) or set(knobs) != wanted:
+        raise MemoError(
+            f"config key 'dataset.synthetic': got keys {sorted(dataset.synthetic)}; allowed: "
+            f"exactly seed (an integer), {', '.join(Difficulty.__dataclass_fields__)}"
+        )
+    return seed, Difficulty(**knobs)
+
+
+def build_corpus(dataset: Dataset, cache_dir: Path | str) -> Corpus:
+    """The built-in corpus of `dataset` at `dataset.scale`, cached under `cache_dir`.
 
     Its seed is `dataset.synthetic.seed`, not the run seed, so that runs with different
     seeds see the same data and differ only in the model.
     """
-    name = str(dataset.name)
-    if name not in ("mosei", "iemocap"):
-        raise MemoError(f"no built-in corpus for dataset '{name}'; available: mosei, iemocap")
     scale = float(dataset.scale)
     if not 0 < scale <= 10:
         raise MemoError(f"config key 'dataset.scale': got {scale}; allowed: a number in (0, 10]")
-    knobs = OmegaConf.to_container(dataset.synthetic)
-    seed = int(knobs.pop("seed", 0))
-    unknown = sorted(set(knobs) - set(Difficulty.__dataclass_fields__))
-    if unknown:
-        raise MemoError(
-            f"unknown keys dataset.synthetic.{unknown}; allowed: seed, "
-            f"{', '.join(Difficulty.__dataclass_fields__)}"
-        )
-    difficulty = Difficulty(**knobs)
+    seed, difficulty = _difficulty(dataset)
+    kind = type(dataset)
     settings = {
         "version": VERSION,
-        "dataset": name,
+        "dataset": f"{kind.__module__}.{kind.__qualname__}",
+        "name": dataset.name,
         "scale": scale,
         "seq_len": int(dataset.seq_len),
-        "seed": int(seed),
-        "emotions": list(dataset.emotions),
-        "extras": list(dataset.get("extra_emotions") or []),
-        "words": {k: str(v) for k, v in dataset.words.items()},
+        "seed": seed,
+        "emotions": dataset.emotions,
+        "extras": dataset.extra_emotions,
+        "words": dataset.words,
+        "cues": dataset.cues,
+        "shape": {key: getattr(dataset, key) for key in dataset.SHAPE_KEYS},
         "difficulty": difficulty.__dict__,
     }
     sources = [file_identity(path) for path in _generator_files()]
     blob = json.dumps({"settings": settings, "sources": sources}, sort_keys=True)
     key = hashlib.sha256(blob.encode()).hexdigest()[:16]
-    path = Path(cache_dir) / "synthetic" / f"{name}-{key}.npz"
-    description = f"built-in synthetic {name} corpus (scale {scale}, seed {seed})"
+    path = Path(cache_dir) / "synthetic" / f"{dataset.name}-{key}.npz"
+    description = f"built-in synthetic {dataset.name} corpus (scale {scale}, seed {seed})"
     arrays = _read_cache(path)
     if arrays is None:
-        arrays = _generate(settings, difficulty)
+        arrays = _generate(dataset, seed, difficulty)
         _write_cache(path, arrays)
-    return _to_corpus(arrays, settings, description)
+    return _to_corpus(arrays, dataset, description)
 
 
-def _generate(settings: dict, difficulty: Difficulty) -> dict[str, np.ndarray]:
+def _generate(dataset: Dataset, seed: int, difficulty: Difficulty) -> dict[str, np.ndarray]:
     """All splits (and extra pools) as flat arrays named `<split>/<field>`."""
-    rng = np.random.default_rng(settings["seed"])
-    emotions = settings["emotions"] + settings["extras"]
-    words = settings["words"]
-    missing = [e for e in emotions if e not in words or e not in NRC_CATEGORIES]
-    if missing:
+    rng = np.random.default_rng(seed)
+    emotions = dataset.all_emotions
+    uncued = [e for e in emotions if e not in dataset.cues]
+    known = {tag for tags in _nrc_lexicon().values() for tag in tags}
+    unknown = sorted({c for e in emotions for c in dataset.cues.get(e, ())} - known)
+    if uncued or unknown:
         raise MemoError(
-            f"the built-in corpus cannot generate emotions {missing}; it knows "
-            f"{sorted(NRC_CATEGORIES)} (each needs a dataset.words entry)"
+            f"config key 'dataset.cues': the built-in corpus needs NRC categories (possibly "
+            f"none) for every emotion; missing {uncued}, unknown {unknown}; known: {sorted(known)}"
         )
-    word_vectors = glove6b50().vectors([words[e] for e in emotions])
+    word_vectors = glove6b50().vectors([dataset.words[e] for e in emotions])
     hidden_maps = {
         "audio": rng.standard_normal((Glove6B50.dim, AUDIO_DIM)) / np.sqrt(Glove6B50.dim),
         "vision": rng.standard_normal((Glove6B50.dim, VISION_DIM)) / np.sqrt(Glove6B50.dim),
@@ -178,46 +180,32 @@ def _generate(settings: dict, difficulty: Difficulty) -> dict[str, np.ndarray]:
         images = word_vectors @ matrix
         directions[modality] = images / np.linalg.norm(images, axis=1, keepdims=True)
 
+    cue_lists = [_cue_rows(tuple(dataset.cues[e])) for e in emotions]
     arrays = {}
     for split in SPLITS:
-        labels = _labels(settings, split, rng)
-        for field, value in _features(labels, emotions, directions, settings, difficulty, rng):
+        labels = dataset.synthetic_labels(split, rng)
+        features = _features(labels, cue_lists, directions, dataset.seq_len, difficulty, rng)
+        for field, value in features:
             arrays[f"{split}/{field}"] = value
         arrays[f"{split}/labels"] = labels
     return arrays
 
 
-def _labels(settings: dict, split: str, rng: np.random.Generator) -> np.ndarray:
-    """(N, K + extras) 0/1 labels; extra-emotion samples (IEMOCAP pools) come last."""
-    scale = settings["scale"]
-    if settings["dataset"] == "mosei":
-        n = max(8, round(scale * MOSEI_SIZES[split]))
-        prevalence = np.array([MOSEI_PREVALENCE.get(e, 0.15) for e in settings["emotions"]])
-        return (rng.random((n, len(prevalence))) < prevalence).astype(np.float32)
-    counts = list(IEMOCAP_COUNTS[split])
-    counts += [IEMOCAP_EXTRA_COUNTS[split][IEMOCAP_EXTRAS.index(e)] for e in settings["extras"]]
-    counts = [max(2, round(scale * c)) for c in counts]
-    classes = rng.permutation(np.repeat(np.arange(len(counts)), counts))
-    base = len(IEMOCAP_COUNTS[split])
-    classes = np.concatenate([classes[classes < base], classes[classes >= base]])
-    return np.eye(len(counts), dtype=np.float32)[classes]
-
-
-def _features(labels, emotions, directions, settings, difficulty, rng):
-    """Yield (field, array) for text, audio, vision of samples with `labels`."""
-    n, steps = len(labels), settings["seq_len"]
-    cues, filler = _vocabulary()
+def _features(labels, cue_lists, directions, steps, difficulty, rng):
+    """Yield (field, array) for text, audio, vision of samples with `labels`; `cue_lists`
+    holds the GloVe rows of each label column's cue words."""
+    n = len(labels)
+    filler = _filler_rows()
     glove = glove6b50()
     lengths = rng.integers(max(2, steps // 4), steps + 1, size=n)
     valid = np.arange(steps)[None, :] >= (steps - lengths)[:, None]  # left padding
 
     # Text: which steps are cues, and for which of the sample's emotions.
-    cue_lists = [cues[e] for e in emotions]
     has_cues = np.array([len(c) > 0 for c in cue_lists])
     cue_labels = labels * has_cues
     rate = rng.uniform(0.3, 1.7, size=(n, 1)) * difficulty.cue_rate
     is_cue = (rng.random((n, steps)) < rate) & valid & (cue_labels.sum(1, keepdims=True) > 0)
-    chosen = np.argmax(rng.random((n, steps, len(emotions))) * cue_labels[:, None, :], axis=-1)
+    chosen = np.argmax(rng.random((n, steps, len(cue_lists))) * cue_labels[:, None, :], axis=-1)
     offsets = np.cumsum([0] + [len(c) for c in cue_lists])[:-1]
     sizes = np.array([max(len(c), 1) for c in cue_lists])
     all_cues = np.concatenate([c for c in cue_lists if len(c)] or [filler])
@@ -244,10 +232,9 @@ def _features(labels, emotions, directions, settings, difficulty, rng):
         yield modality, values
 
 
-def _to_corpus(arrays: dict[str, np.ndarray], settings: dict, description: str) -> Corpus:
-    """Split flat arrays into the corpus's splits and (IEMOCAP) extra-emotion pools."""
-    base = tuple(settings["emotions"])
-    extras = tuple(settings["extras"])
+def _to_corpus(arrays: dict[str, np.ndarray], dataset: Dataset, description: str) -> Corpus:
+    """Split flat arrays into the corpus's splits and extra-emotion pools."""
+    base, extras = tuple(dataset.emotions), tuple(dataset.extra_emotions)
     splits, pools = {}, {}
     for split in SPLITS:
         labels = arrays[f"{split}/labels"]
@@ -260,7 +247,7 @@ def _to_corpus(arrays: dict[str, np.ndarray], settings: dict, description: str) 
         splits[split] = whole.rows(~in_pool).columns(base)
         if extras:
             pools[split] = whole.rows(in_pool).columns(extras)
-    return Corpus(settings["dataset"], "synthetic", description, splits, pools)
+    return Corpus(dataset.name, "synthetic", description, splits, pools)
 
 
 def _generator_files() -> list[Path]:

@@ -11,12 +11,13 @@ import hashlib
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from omegaconf import DictConfig
 
 from memo.data.cache import file_identity, remove_stale_temps, temp_sibling
+from memo.data.embeddings import WordVectors
 from memo.data.safe_pickle import safe_load
 from memo.errors import MemoError, config_error
 
@@ -25,7 +26,21 @@ log = logging.getLogger(__name__)
 FORMATS = ("auto", "pickle", "text")
 
 
-def read_word_vectors(embeddings: DictConfig, words: list[str]) -> dict[str, np.ndarray]:
+@dataclass(frozen=True, kw_only=True)
+class VectorFile(WordVectors):
+    """Vectors read from a file: the authors' pickled dict or a GloVe text file."""
+
+    path: str  # the vectors file
+    format: str  # auto | pickle | text; auto reads .txt files as text, anything else as pickle
+    capitalize: bool  # look up "Anger" instead of "anger" (the authors' --cap)
+    cache_dir: str  # words found in a text file are cached here
+
+    def lookup(self, words: list[str]) -> np.ndarray:
+        table = read_word_vectors(self, words)
+        return np.stack([table[w] for w in words]).astype(np.float32)
+
+
+def read_word_vectors(embeddings: VectorFile, words: list[str]) -> dict[str, np.ndarray]:
     """word -> float32 vector of size `embeddings.dim`, for every word in `words`.
 
     With `embeddings.capitalize`, word.capitalize() is looked up instead (the authors' --cap).
@@ -46,7 +61,7 @@ def read_word_vectors(embeddings: DictConfig, words: list[str]) -> dict[str, np.
     return {word: _vector(table[key], key, dim, path) for word, key in lookup.items()}
 
 
-def _format(embeddings: DictConfig, path: Path) -> str:
+def _format(embeddings: VectorFile, path: Path) -> str:
     fmt = str(embeddings.format)
     if fmt not in FORMATS:
         raise config_error("embeddings.format", fmt, " | ".join(FORMATS))

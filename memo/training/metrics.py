@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.metrics import f1_score, roc_auc_score
 
 __all__ = [
     "METRICS",
+    "WHOLE_SAMPLE",
+    "Metric",
     "accuracy",
     "evaluate",
     "multilabel_accuracies",
@@ -110,6 +113,9 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
     )
 
 
+WHOLE_SAMPLE = ("exact", "subset", "intersect")  # the whole-sample accuracies, in table order
+
+
 def multilabel_accuracies(labels: np.ndarray, preds: np.ndarray) -> dict[str, float]:
     """Whole-sample accuracies over rows: "exact", "subset" and "intersect".
 
@@ -126,22 +132,33 @@ def multilabel_accuracies(labels: np.ndarray, preds: np.ndarray) -> dict[str, fl
     any_true_positive = (preds & labels).any(axis=1)
     subset = exact | (preds.any(axis=1) & ~any_false_positive)
     intersect = exact | any_true_positive
-    return {
-        "exact": float(exact.mean()),
-        "subset": float(subset.mean()),
-        "intersect": float(intersect.mean()),
-    }
+    values = (exact, subset, intersect)
+    return {name: float(rows.mean()) for name, rows in zip(WHOLE_SAMPLE, values, strict=True)}
 
 
-METRICS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
-    "wa": lambda labels, preds, scores: weighted_accuracy(labels, preds),
-    "acc": lambda labels, preds, scores: accuracy(labels, preds),
-    "f1": lambda labels, preds, scores: weighted_f1(labels, preds),
-    "auc": lambda labels, preds, scores: roc_auc(labels, scores),
+@dataclass(frozen=True)
+class Metric:
+    """A per-emotion metric: how it is computed and how tables name it."""
+
+    label: str  # column header of the results table and the reports
+    compute: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]  # (labels, preds, scores)
+    needs_both_classes: bool = False  # NaN, with a warning, for an emotion lacking a class
+
+
+METRICS: dict[str, Metric] = {
+    "wa": Metric(
+        "WA",
+        lambda labels, preds, scores: weighted_accuracy(labels, preds),
+        needs_both_classes=True,
+    ),
+    "acc": Metric("Acc", lambda labels, preds, scores: accuracy(labels, preds)),
+    "f1": Metric("F1", lambda labels, preds, scores: weighted_f1(labels, preds)),
+    "auc": Metric(
+        "AUC", lambda labels, preds, scores: roc_auc(labels, scores), needs_both_classes=True
+    ),
 }
-"""Per-emotion metrics `evaluate` knows, by name: (labels, preds, scores) -> (K,)."""
-
-_NEED_BOTH_CLASSES = ("wa", "auc")
+"""Every per-emotion metric, by the name `dataset.metrics` uses: one entry here reaches the
+results table, metrics.json, TensorBoard and the other loggers."""
 
 
 def _mean_ignoring_nan(values: np.ndarray) -> float:
@@ -185,7 +202,7 @@ def evaluate(
         raise ValueError(f"target emotion {target!r} is not among {list(emotions)}")
     preds = scores > threshold
 
-    nan_metrics = [m for m in _NEED_BOTH_CLASSES if m in metrics]
+    nan_metrics = [m for m in metrics if METRICS[m].needs_both_classes]
     if nan_metrics:
         positives = labels.sum(axis=0)
         for emotion, count in zip(emotions, positives, strict=True):
@@ -200,7 +217,7 @@ def evaluate(
 
     results: dict[str, float] = {}
     for name in metrics:
-        values = METRICS[name](labels, preds, scores)
+        values = METRICS[name].compute(labels, preds, scores)
         for emotion, value in zip(emotions, values, strict=True):
             results[f"{name}/{emotion}"] = float(value)
         results[f"{name}/avg"] = _mean_ignoring_nan(values)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-LABELS = {"wa": "WA", "acc": "Acc", "f1": "F1", "auc": "AUC"}
-WHOLE_SAMPLE = ("exact", "subset", "intersect")
+from memo.training.metrics import METRICS, WHOLE_SAMPLE
+
+LABELS = {name: metric.label for name, metric in METRICS.items()}  # column headers, by metric
 
 
 def _cell(value: float | None) -> str:
