@@ -181,7 +181,7 @@ def _run(cfg: DictConfig, run_dir: Path, effective: dict[str, Any], started: flo
     write_json(run_dir / "metrics.json", metrics)
     table = format_table(
         metrics["test"], data.test.emotions, task.metrics, _title(metrics), data.target,
-        regime.TARGET_LABEL,
+        data.target_label,
     )  # fmt: skip
     print(table)
     log.info("metrics written to %s", run_dir / "metrics.json")
@@ -303,7 +303,7 @@ def _log_final(logger, cfg, metrics, result, data, trainer, vectors) -> None:
     and key settings; headline metrics first), the emotion projector."""
     step = metrics["best_epoch"] or 0
     swept = _override_hparams(cfg)
-    label = "unseen" if cfg.regime.name == "zsl" else "few-shot"
+    label = data.target_label
     roles = {
         e: f"{label} target" if e == data.target else "seen" if e in data.seen else "unseen"
         for e in data.test.emotions

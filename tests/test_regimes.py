@@ -88,7 +88,7 @@ def test_full_is_the_identity():
 @pytest.mark.parametrize("emotion", ["fear", 2])
 def test_mosei_zero_shot_drops_positives_and_column_in_train_and_valid(emotion):
     data = apply_regime(mosei(), regime("zsl", emotion=emotion))
-    assert data.target == "fear"
+    assert (data.target, data.target_label) == ("fear", "unseen")
     assert ids(data.train) == [1, 3, 5]
     assert ids(data.valid) == [1, 3]
     assert (
@@ -106,6 +106,7 @@ def test_mosei_few_shot_keeps_the_first_positives_in_file_order():
     data = apply_regime(mosei(), regime("fsl", emotion="fear", fraction=0.5))
     assert ids(data.train) == [0, 1, 2, 3, 5]
     assert data.train.emotions == MOSEI and data.target == "fear"
+    assert data.target_label == "few-shot"
     assert ids(data.valid) == [0, 1, 2, 3] and ids(data.test) == [0, 1, 2, 3, 4]
     # fraction 0.3 -> ceil(1.2) = 2 as well; the authors' off-by-one keeps a third.
     off = apply_regime(

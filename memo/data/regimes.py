@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
@@ -29,13 +29,15 @@ class RegimeData:
     """What a run uses: train/valid over the trained emotions, test over the evaluated ones.
 
     `target` names the unseen or low-resource emotion of a zero-/few-shot regime (None for
-    `full`); `test.emotions` may extend `train.emotions` with it.
+    `full`), and `target_label` how tables mark it; `test.emotions` may extend
+    `train.emotions` with it.
     """
 
     train: Split
     valid: Split
     test: Split
     target: str | None = None
+    target_label: str = ""
 
     @property
     def seen(self) -> tuple[str, ...]:
@@ -48,7 +50,7 @@ class Regime(ABC):
 
     name: str  # names the regime in logs, metrics.json and titles
 
-    TARGET_LABEL: ClassVar[str] = ""  # how the results table marks the target emotion
+    LABEL: ClassVar[str] = ""  # how tables and loggers mark the target emotion
 
     @abstractmethod
     def select(self, corpus: Corpus, index: Sequence[str]) -> RegimeData:
@@ -70,7 +72,7 @@ class ZeroShot(Regime):
 
     emotion: str | int  # the unseen emotion, by name or index
 
-    TARGET_LABEL = "unseen"
+    LABEL = "unseen"
 
     def select(self, corpus: Corpus, index: Sequence[str]) -> RegimeData:
         emotion, splits = resolve_emotion(self.emotion, corpus, index), corpus.splits
@@ -89,7 +91,7 @@ class FewShot(Regime):
     fraction: float  # fraction of its training positives kept (ceil)
     authors_off_by_one: bool  # keep one more positive, as the authors' released code does
 
-    TARGET_LABEL = "few-shot"
+    LABEL = "few-shot"
 
     def __post_init__(self) -> None:
         number = isinstance(self.fraction, (int, float)) and not isinstance(self.fraction, bool)
@@ -116,7 +118,7 @@ def apply_regime(corpus: Corpus, regime: Regime, index: Sequence[str] | None = N
     """The splits `regime` selects from `corpus`; none may end up empty. `index` (the
     dataset's `emotion_index`) orders emotions named by an integer; by default the corpus's
     emotions, then its extra pools' emotions."""
-    data = regime.select(corpus, index or _emotions(corpus))
+    data = replace(regime.select(corpus, index or _emotions(corpus)), target_label=regime.LABEL)
     for name in ("train", "valid", "test"):
         split = getattr(data, name)
         if len(split) == 0 or not split.emotions:

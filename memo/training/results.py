@@ -7,7 +7,9 @@ from collections.abc import Mapping, Sequence
 
 from memo.training.metrics import METRICS, WHOLE_SAMPLE
 
-LABELS = {name: metric.label for name, metric in METRICS.items()}  # column headers, by metric
+# Metric labels for the sweep reports (memo.report.summary); the table reads METRICS itself, so
+# that a metric registered after this import is labelled too.
+LABELS = {name: metric.label for name, metric in METRICS.items()}
 
 
 def _cell(value: float | None) -> str:
@@ -31,7 +33,7 @@ def format_table(
     if target is not None:
         rows["avg_seen"] = f"average without {target}"
     width = max(len(label) for label in rows.values())
-    header = f"{'emotion':<{width}}  " + "  ".join(f"{LABELS[n]:>6}" for n in names)
+    header = f"{'emotion':<{width}}  " + "  ".join(f"{METRICS[n].label:>6}" for n in names)
     lines = [title, header, "-" * len(header)]
     for row, label in rows.items():
         cells = "  ".join(_cell(metrics.get(f"{n}/{row}")) for n in names)
