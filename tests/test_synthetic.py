@@ -92,3 +92,18 @@ def test_unknown_generator_key_and_bad_scale(cache_dir):
         build_corpus(dataset_cfg("mosei", "+dataset.synthetic.noise=2"), cache_dir)
     with pytest.raises(MemoError, match="dataset.scale"):
         build_corpus(dataset_cfg("mosei", "dataset.scale=0"), cache_dir)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("~dataset.cues.fear", "missing ['fear']"),
+        ("dataset.cues.fear=[dread]", "unknown ['dread']"),
+        ("~dataset.prevalence.sad", "needs a prevalence for every emotion (missing ['sad'])"),
+        ("~dataset.synthetic.seed", "'dataset.synthetic': got keys"),
+    ],
+)
+def test_the_shape_a_dataset_gives_its_built_in_corpus_is_checked(cache_dir, override, message):
+    with pytest.raises(MemoError) as error:
+        build_corpus(dataset_cfg("mosei", "dataset.scale=0.01", override), cache_dir)
+    assert message in str(error.value) and "\n" not in str(error.value)

@@ -19,7 +19,7 @@ DEFAULT_DATA_DIR = Path("data")
 
 def chosen_by_user(dataset: Dataset) -> bool:
     """Whether `dataset.dir` lies outside the default data folder (set on purpose)."""
-    return Path(str(dataset.dir)).parent != DEFAULT_DATA_DIR
+    return Path(dataset.dir).parent != DEFAULT_DATA_DIR
 
 
 def load_corpus(dataset: Dataset, cache_dir: Path | str) -> Corpus:
