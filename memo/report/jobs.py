@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -67,12 +67,20 @@ def expected_jobs(config: DictConfig) -> list[list[str]] | None:
     params = OmegaConf.select(config, "hydra.sweeper.params")
     arguments = [f"{k}={v}" for k, v in (params or {}).items()]
     arguments += list(OmegaConf.select(config, "hydra.overrides.task") or [])
-    # The basic sweeper's own expansion, so that job numbers match what it launched. Sweep
-    # syntax the bare parser cannot expand (e.g. glob over options) raises: then only the
-    # jobs on disk are known.
+    # The basic sweeper's expansion (the product of each override's values, the last varying
+    # fastest), so that job numbers match what it launched. Sweep syntax the bare parser cannot
+    # expand (glob over options, ranges of floats) raises: then only the jobs on disk are known.
     try:
-        overrides = OverridesParser.create().parse_overrides(arguments)
-        return BasicSweeper.split_arguments(overrides, None)[0]
+        choices = []
+        for override in OverridesParser.create().parse_overrides(arguments):
+            key = override.get_key_element()
+            if not override.is_sweep_override():
+                choices.append([f"{key}={override.get_value_element_as_str()}"])
+            elif override.is_discrete_sweep():
+                choices.append([f"{key}={value}" for value in override.sweep_string_iterator()])
+            else:
+                return None
+        return [list(job) for job in itertools.product(*choices)]
     except Exception:
         return None
 
