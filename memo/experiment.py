@@ -18,6 +18,7 @@ from memo.config import validate
 from memo.data.components import build_component
 from memo.data.datasets.base import Dataset
 from memo.data.embeddings import WordVectors, emotion_vectors
+from memo.data.fingerprint import fingerprint
 from memo.data.regimes import Regime, RegimeData, apply_regime
 from memo.data.sources import load_corpus
 from memo.data.split import Corpus
@@ -174,6 +175,11 @@ def _run(cfg: DictConfig, run_dir: Path, effective: dict[str, Any], started: flo
         state = trainer.fit(data.train, data.valid, resume) if cfg.mode == "train" else None
         result = trainer.test(data.test, trained)
         metrics = _summary(cfg, meta, model, corpus, data, result, state, started, device)
+        metrics["data_files"] = (
+            fingerprint(dataset.expected_files(), Path(cfg.paths.cache_dir))
+            if corpus.source == "files"
+            else None
+        )
         metrics["untrained_output_rows"] = untrained
         _log_final(logger, cfg, metrics, result, data, trainer, vectors)
     finally:

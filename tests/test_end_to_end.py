@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -51,6 +52,10 @@ def test_training_on_exported_real_format_files(tmp_path, dataset, scale):
     result = run_cli(args, tmp_path)
     metrics = read_metrics(single_run_dir(tmp_path))
     assert metrics["data_source"] == "files"
+    files = metrics["data_files"]  # the exact files, traceable by size and content hash
+    assert files and all(Path(p).is_file() for p in files)
+    for path, print_ in files.items():
+        assert Path(path).stat().st_size == print_["size"] and len(print_["sha256"]) == 64
     assert str(tmp_path / "data") in metrics["data_description"]
     assert "real" in result.stderr and "files" in result.stderr
 
