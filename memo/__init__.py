@@ -1,8 +1,12 @@
 """memo: multimodal emotion recognition experiments (EEA and baselines) configured with Hydra."""
 
+from pathlib import Path
+
 from memo.errors import MemoError
 
-__all__ = ["MemoError", "evaluate", "load", "train"]
+CONFIG_DIR = Path(__file__).resolve().parent / "conf"  # the config tree, shipped in the package
+
+__all__ = ["CONFIG_DIR", "MemoError", "evaluate", "load", "train"]
 
 
 def __getattr__(name: str):

@@ -15,13 +15,12 @@ from typing import Any
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
+from memo import CONFIG_DIR
 from memo.errors import MemoError
 from memo.experiment import run_experiment
 from memo.models.base import EmotionModel
 from memo.models.factory import checkpoint_model
 from memo.training.checkpoints import load_checkpoint
-
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
 
 
 @dataclass(frozen=True)

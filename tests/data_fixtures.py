@@ -13,11 +13,12 @@ import h5py
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from memo import CONFIG_DIR
 from memo.data.components import build_component
 from memo.data.datasets.base import Dataset
 from memo.data.py2pickle import dump_py2_array
 
-CONF = Path(__file__).resolve().parents[1] / "conf"
+CONF = CONFIG_DIR
 SIZES = {"train": 12, "valid": 5, "test": 6}
 DIMS = {"text": 8, "audio": 5, "vision": 3}  # small stand-ins for 300 / 74 / 35
 STEPS = 20

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import hydra
 import pytest
 import torch
 from omegaconf import OmegaConf
 
+from memo import CONFIG_DIR
 from memo.errors import MemoError
 from memo.models.base import EmotionModel
 from memo.models.mult import MulT
@@ -25,7 +24,7 @@ SMALL = {
 }
 ALL_SUBSETS = ["t", "a", "v", "ta", "tv", "av", "tav"]
 MULTI_SUBSETS = ["ta", "tv", "av", "tav"]
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf" / "model"
+CONF_DIR = CONFIG_DIR / "model"
 
 
 def build(name: str, modalities: str = "tav", **overrides: object) -> EmotionModel:

@@ -31,6 +31,7 @@ from data_fixtures import (
     write_files,
 )
 
+from memo import CONFIG_DIR
 from memo.data import cache, mosei_files, synthetic, validate
 from memo.data.components import build_component
 from memo.data.files import load_files_corpus
@@ -240,7 +241,7 @@ def test_iemocap_and_word_vector_loaders_refuse_hostile_pickles(tmp_path):
 def word_vector_config(path: Path, tmp_path: Path) -> VectorFile:
     from omegaconf import OmegaConf
 
-    cfg = OmegaConf.load(ROOT / "conf" / "embeddings" / "file.yaml")
+    cfg = OmegaConf.load(CONFIG_DIR / "embeddings" / "file.yaml")
     cfg.path, cfg.dim, cfg.cache_dir, cfg.format = str(path), 4, str(tmp_path / "cache"), "auto"
     return build_component(cfg, "embeddings", VectorFile)
 

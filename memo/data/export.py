@@ -16,13 +16,12 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 
+from memo import CONFIG_DIR
 from memo.data.components import build_component
 from memo.data.datasets.base import Dataset
 from memo.data.split import SPLITS
 from memo.data.synthetic import build_corpus
 from memo.errors import MemoError
-
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -45,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
         overrides.append(f"dataset.scale={args.scale}")
     try:
         try:
-            with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+            with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
                 cfg = compose("config", overrides=overrides)
         except HydraException as error:
             raise MemoError(str(error).strip().splitlines()[0]) from None

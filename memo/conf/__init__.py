@@ -1,0 +1,1 @@
+"""memo's Hydra config tree (YAML files), shipped as package data."""
