@@ -1,6 +1,6 @@
 """Emotion vectors: one frozen word vector per emotion, from the configured vector source.
 
-conf/embeddings/<name>.yaml names a `WordVectors` subclass with `_target_` and holds its values.
+memo/conf/embeddings/<name>.yaml names a `WordVectors` subclass with `_target_` and holds its values.
 """
 
 from __future__ import annotations

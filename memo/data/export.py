@@ -2,7 +2,7 @@
 
     python -m memo.data.export [--dataset NAME] [--format FORMAT] --out DIR [--scale S] [--seed N]
 
-writes the built-in corpus of conf/dataset/NAME.yaml (default: the configured dataset) in one
+writes the built-in corpus of memo/conf/dataset/NAME.yaml (default: the configured dataset) in one
 of the formats its component offers (default `release`, the authors' files, which
 `dataset.dir=DIR dataset.source=files` reads back; MOSEI also offers `csd`, the CMU Multimodal
 SDK's sequences, which `python -m memo.data.prepare mosei --csd DIR --out OUT` prepares).
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--dataset", help="a conf/dataset option (default: the configured one)")
+    parser.add_argument("--dataset", help="a memo/conf/dataset option (default: the configured one)")
     parser.add_argument("--format", default="release", help="a format of the dataset's component")
     parser.add_argument("--out", required=True, type=Path, help="folder to write the files to")
     parser.add_argument("--scale", type=float, help="corpus size (default: dataset.scale)")

@@ -1,4 +1,4 @@
-"""Regimes: which emotions a run trains, selects and tests on, as conf/regime components.
+"""Regimes: which emotions a run trains, selects and tests on, as memo/conf/regime components.
 
 - full: every split as it is.
 - zsl (zero-shot) on emotion z: a dataset without extra pools trains and selects without any
@@ -46,7 +46,7 @@ class RegimeData:
 
 @dataclass(frozen=True, kw_only=True)
 class Regime(ABC):
-    """A regime: conf/regime/<name>.yaml names a subclass with `_target_` and holds its values."""
+    """A regime: memo/conf/regime/<name>.yaml names a subclass with `_target_` and holds its values."""
 
     name: str  # names the regime in logs, metrics.json and titles
 

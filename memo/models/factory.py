@@ -27,7 +27,7 @@ MEMO_MODELS: dict[str, type[EmotionModel]] = {
     f"{cls.__module__}.{cls.__qualname__}": cls
     for cls in (EEA, EarlyFusionRNN, LateFusionRNN, MulT)
 }
-# Their config-group names (conf/model/<name>.yaml), for records made outside the CLI.
+# Their config-group names (memo/conf/model/<name>.yaml), for records made outside the CLI.
 MODEL_NAMES = {EEA: "eea", EarlyFusionRNN: "rnn_ef", LateFusionRNN: "rnn_lf", MulT: "mult"}
 # Constructor arguments bound from the data, not from the config.
 DATA_BOUND = ("text_dim", "audio_dim", "vision_dim", "num_emotions", "emotion_dim")

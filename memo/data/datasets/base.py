@@ -1,6 +1,6 @@
 """The dataset component: what memo asks a dataset, whichever it is.
 
-conf/dataset/<name>.yaml names a subclass with `_target_` and holds its values; the rest of
+memo/conf/dataset/<name>.yaml names a subclass with `_target_` and holds its values; the rest of
 memo reads a dataset only through this interface, never by its name.
 """
 
