@@ -1,6 +1,7 @@
 """Emotion vectors: one frozen word vector per emotion, from the configured vector source.
 
-memo/conf/embeddings/<name>.yaml names a `WordVectors` subclass with `_target_` and holds its values.
+memo/conf/embeddings/<name>.yaml names a `WordVectors` subclass with `_target_` and holds its
+values.
 """
 
 from __future__ import annotations

@@ -31,7 +31,9 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--dataset", help="a memo/conf/dataset option (default: the configured one)")
+    parser.add_argument(
+        "--dataset", help="a memo/conf/dataset option (default: the configured one)"
+    )
     parser.add_argument("--format", default="release", help="a format of the dataset's component")
     parser.add_argument("--out", required=True, type=Path, help="folder to write the files to")
     parser.add_argument("--scale", type=float, help="corpus size (default: dataset.scale)")

@@ -46,7 +46,8 @@ class RegimeData:
 
 @dataclass(frozen=True, kw_only=True)
 class Regime(ABC):
-    """A regime: memo/conf/regime/<name>.yaml names a subclass with `_target_` and holds its values."""
+    """A regime: memo/conf/regime/<name>.yaml names a subclass with `_target_` and holds its
+    values."""
 
     name: str  # names the regime in logs, metrics.json and titles
 
