@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import f1_score, roc_auc_score
 
 __all__ = [
     "METRICS",
@@ -83,8 +82,11 @@ def accuracy(labels: np.ndarray, preds: np.ndarray) -> np.ndarray:
 def weighted_f1(labels: np.ndarray, preds: np.ndarray) -> np.ndarray:
     """Per-emotion scikit-learn `f1_score(average="weighted")` over the two classes, (K,).
 
-    `zero_division=0` gives scikit-learn's default value without its warning.
+    `zero_division=0` gives scikit-learn's default value without its warning. scikit-learn is
+    imported here, on first use, so that starting a run (or reading data) does not pay for it.
     """
+    from sklearn.metrics import f1_score
+
     labels, preds = _as_bool("labels", labels), _as_bool("preds", preds)
     _check_pair(labels, preds, "preds")
     return np.array(
@@ -98,6 +100,8 @@ def weighted_f1(labels: np.ndarray, preds: np.ndarray) -> np.ndarray:
 
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> np.ndarray:
     """Per-emotion ROC AUC of the scores, shape (K,); NaN where a column lacks a class."""
+    from sklearn.metrics import roc_auc_score
+
     labels = _as_bool("labels", labels)
     scores = np.asarray(scores, dtype=float)
     if scores.ndim != 2:
