@@ -1,5 +1,9 @@
 """TensorBoard output of a run: scalars and a custom-scalars layout, the composed config,
-hyperparameters for the HParams view, PR curves and the emotion-vector projector."""
+hyperparameters for the HParams view, PR curves and the emotion-vector projector.
+
+TensorBoard (its protobufs and `torch.utils.tensorboard`) is imported, and the event file
+opened, on the first write, which comes after the first epoch: not during start-up.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,17 @@ import re
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from tensorboard.compat.proto.summary_pb2 import Summary
-from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
-from torch.utils.tensorboard import SummaryWriter
 
 from memo.loggers.base import RunLogger
+
+if TYPE_CHECKING:
+    from tensorboard.compat.proto.summary_pb2 import Summary
+    from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
+    from torch.utils.tensorboard import SummaryWriter
 
 PER_EPOCH = ("train/", "valid/")
 SEEN = "seen"
@@ -48,6 +55,9 @@ def custom_layout(tags: Iterable[str]) -> dict[str, dict[str, list]]:
 
 
 def _hparams_summary(tag: str, data: plugin_data_pb2.HParamsPluginData) -> Summary:
+    from tensorboard.compat.proto.summary_pb2 import Summary
+    from tensorboard.plugins.hparams import metadata
+
     value = Summary.Value(
         tag=tag, metadata=metadata.create_summary_metadata(data), tensor=metadata.NULL_TENSOR
     )
@@ -56,6 +66,8 @@ def _hparams_summary(tag: str, data: plugin_data_pb2.HParamsPluginData) -> Summa
 
 def _hparam_info(name: str, value: object, differs: bool) -> api_pb2.HParamInfo:
     """An HParams column without a domain (so no filter hides another run's value)."""
+    from tensorboard.plugins.hparams import api_pb2
+
     info = api_pb2.HParamInfo(name=name, differs=differs, type=api_pb2.DATA_TYPE_STRING)
     if isinstance(value, bool):
         info.type = api_pb2.DATA_TYPE_BOOL
@@ -67,6 +79,8 @@ def _hparam_info(name: str, value: object, differs: bool) -> api_pb2.HParamInfo:
 
 def _metric_info(tag: str) -> api_pb2.MetricInfo:
     """An HParams metric column showing the last value of the scalar `tag`."""
+    from tensorboard.plugins.hparams import api_pb2
+
     shown = f"{tag} (last epoch)" if tag.startswith(PER_EPOCH) else tag
     return api_pb2.MetricInfo(name=api_pb2.MetricName(tag=tag), display_name=shown)
 
@@ -80,10 +94,21 @@ class TensorBoardLogger(RunLogger):
 
     def __init__(self, log_dir: Path | str) -> None:
         shutil.rmtree(log_dir, ignore_errors=True)
-        self.writer = SummaryWriter(log_dir=str(log_dir))
+        self.log_dir = str(log_dir)
+        self._writer: SummaryWriter | None = None  # opened on the first write (see `writer`)
         self.layout_written = False
         self.swept: tuple[str, ...] = ()
         self.roles: dict[str, str] = {}
+
+    @property
+    def writer(self) -> SummaryWriter:
+        """The run's event writer, created on first use: importing TensorBoard and opening
+        the event file are left out of start-up (the first write follows the first epoch)."""
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(log_dir=self.log_dir)
+        return self._writer
 
     def log(self, tagged: Mapping[str, float], step: int) -> None:
         """Log each value under its tag (e.g. `valid/wa/anger`); NaN values are skipped. The
@@ -105,6 +130,8 @@ class TensorBoardLogger(RunLogger):
         """This run's hyperparameters and the experiment the HParams view shows: every hparam,
         the swept ones marked as differing (TensorBoard ticks those first), and the metrics in
         the given order, each the scalar tag of that name (no extra scalars are written)."""
+        from tensorboard.plugins.hparams import api_pb2, metadata, plugin_data_pb2
+
         values = {
             k: v if isinstance(v, (int, float, str, bool)) else str(v)
             for k, v in hparams.items()
@@ -156,4 +183,4 @@ class TensorBoardLogger(RunLogger):
             self.writer.add_pr_curve(tag, labels[:, k], scores[:, k], step)
 
     def close(self) -> None:
-        self.writer.close()
+        self.writer.close()  # a run that wrote nothing still leaves its (empty) event file
