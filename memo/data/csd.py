@@ -12,12 +12,15 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import h5py
 import numpy as np
 
 from memo.data.h5out import atomic_h5
 from memo.errors import MemoError
+
+if TYPE_CHECKING:  # h5py is imported on use: importing this module costs nothing
+    import h5py
 
 MAX_ARRAY_BYTES = 1 << 30  # per video and array, as float64; real videos need at most ~0.1 GB
 
@@ -26,6 +29,8 @@ class CsdReader:
     """An open `.csd` file: its root `name`, video `ids` (sorted), feature size `dim`, `read`."""
 
     def __init__(self, path: Path | str) -> None:
+        import h5py
+
         self.path = Path(path)
         try:
             self._file = h5py.File(self.path, "r")
@@ -69,6 +74,8 @@ class CsdReader:
 
     def _datasets(self, video: str) -> tuple[h5py.Dataset, h5py.Dataset]:
         """The checked intervals and features datasets of `video`."""
+        import h5py
+
         group = self._node(self._data, video, h5py.Group)
         intervals = self._node(group, "intervals", h5py.Dataset)
         features = self._node(group, "features", h5py.Dataset)
@@ -87,6 +94,8 @@ class CsdReader:
 
     def _node(self, parent: h5py.Group, key: str, kind: type) -> h5py.Group | h5py.Dataset:
         """`parent[key]` if it is a plain (hard-linked, local) group or numeric dataset."""
+        import h5py
+
         where = f"{parent.name.rstrip('/')}/{key}"
         link = parent.get(key, getlink=True)
         if link is None:
@@ -118,6 +127,8 @@ def csd_writer(
             group.create_dataset("intervals", data=intervals, compression=compression)
 
         yield add
+        import h5py
+
         meta = file[name].create_group("metadata")
         for key, value in {"root name": name, **metadata}.items():
             meta.create_dataset(key, data=[json.dumps(value)], dtype=h5py.string_dtype())

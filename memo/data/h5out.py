@@ -6,11 +6,14 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import h5py
 import numpy as np
 
 from memo.errors import MemoError
+
+if TYPE_CHECKING:  # h5py is imported on use: importing this module costs nothing
+    import h5py
 
 
 @contextmanager
@@ -20,6 +23,8 @@ def atomic_h5(path: Path | str) -> Iterator[h5py.File]:
     On any error (or Ctrl-C) the partial file is removed, and an OSError becomes a MemoError
     naming `path`; a killed run's leftover is overwritten by the next one.
     """
+    import h5py
+
     path = Path(path)
     tmp = path.with_name(f".{path.name}.partial")
     try:

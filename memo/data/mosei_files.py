@@ -10,7 +10,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import h5py
 import numpy as np
 
 from memo.data.split import SPLITS, Corpus, Split
@@ -18,6 +17,8 @@ from memo.data.validate import check_shape, clean_features, expect_same
 from memo.errors import MemoError
 
 if TYPE_CHECKING:
+    import h5py
+
     from memo.data.datasets.mosei import Mosei
 
 log = logging.getLogger(__name__)
@@ -27,15 +28,22 @@ LABELS = "ey_{}.h5"
 DATASET_KEY = "d1"
 SMALL_DATASET = 64 * 2**20  # bytes a dataset may always declare, however little it stores
 MAX_EXPANSION = 50  # otherwise at most this many bytes declared per byte stored
-BUILTIN_FILTERS = {
-    h5py.h5z.FILTER_DEFLATE,
-    h5py.h5z.FILTER_SHUFFLE,
-    h5py.h5z.FILTER_FLETCHER32,
-    h5py.h5z.FILTER_SZIP,
-    h5py.h5z.FILTER_NBIT,
-    h5py.h5z.FILTER_SCALEOFFSET,
-    h5py.h5z.FILTER_LZF,
-}
+# h5py is imported where a file is read or written: a run on the built-in corpus needs none.
+
+
+def builtin_filters() -> set[int]:
+    """The HDF5 filters built into HDF5 and h5py (reading with them loads no plug-in)."""
+    import h5py
+
+    return {
+        h5py.h5z.FILTER_DEFLATE,
+        h5py.h5z.FILTER_SHUFFLE,
+        h5py.h5z.FILTER_FLETCHER32,
+        h5py.h5z.FILTER_SZIP,
+        h5py.h5z.FILTER_NBIT,
+        h5py.h5z.FILTER_SCALEOFFSET,
+        h5py.h5z.FILTER_LZF,
+    }
 
 
 def expected_files(dataset: Mosei) -> list[Path]:
@@ -73,6 +81,8 @@ def read_corpus(dataset: Mosei) -> Corpus:
 
 def write_corpus(corpus: Corpus, out: Path, dataset: Mosei) -> list[Path]:
     """text_/audio_/video_/ey_/y_{split}.h5 with float64 dataset `d1`; ey holds 1.0 per label."""
+    import h5py
+
     written = []
     for s in SPLITS:
         split = corpus.splits[s].columns(dataset.emotions)
@@ -132,6 +142,8 @@ def dataset_shape(path: Path, expected: tuple[int | str, ...], where: str) -> tu
 @contextmanager
 def _open(path: Path) -> Iterator[h5py.File]:
     """`path` opened read-only; HDF5's errors become one line naming the file."""
+    import h5py
+
     try:
         with h5py.File(path, "r") as file:
             yield file
@@ -144,6 +156,8 @@ def _dataset(
 ) -> h5py.Dataset:
     """`file`'s `d1` once its metadata shows it reads this file only (no link, external or
     virtual data, plug-in filter) and no more than it stores; plain numbers of `expected` shape."""
+    import h5py
+
     link = file.get(DATASET_KEY, getlink=True)
     if link is None:
         raise MemoError(
@@ -171,7 +185,7 @@ def _dataset(
         )
     plist = node.id.get_create_plist()
     filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
-    unknown = sorted(set(filters) - BUILTIN_FILTERS)
+    unknown = sorted(set(filters) - builtin_filters())
     if unknown:
         raise MemoError(
             f"{path}: '{DATASET_KEY}' uses HDF5 filters {unknown}, which are not built in "
