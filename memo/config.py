@@ -1,51 +1,186 @@
-"""Fail-fast checks of a composed config: every bad value is named with the allowed ones."""
+"""The run config's schema, checked as soon as a run's config is composed.
+
+`validate` refuses, before any data loads, every key that is not declared and every value of
+the wrong type or out of bounds, with one line naming the key and the allowed values. The
+top level, `trainer`, `paths` and `logger` are declared here; a component group (`dataset`,
+`regime`, `embeddings`, `model`) is declared by the class its `_target_` names
+(memo.data.components). Defaults live only in the YAML files of memo/conf.
+"""
 
 from __future__ import annotations
 
-from omegaconf import DictConfig
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, TypedDict
 
-from memo.data.components import build_component
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from memo.data.components import build_component, check_component, component_class
 from memo.data.datasets.base import Dataset
 from memo.data.embeddings import WordVectors
 from memo.data.regimes import Regime
-from memo.errors import config_error
-from memo.models.base import parse_modalities
+from memo.errors import MemoError, config_error
+from memo.models.base import EmotionModel
+from memo.models.factory import DATA_BOUND
+from memo.schema import (
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    Range,
+    Schema,
+    Seed,
+)
 
-MODES = ("train", "eval")
-PROGRESS = ("auto", True, False)
+Component = dict[str, Any]  # a `_target_` group, checked against its class's own schema
 
 
-def _positive(cfg: DictConfig, key: str, kind: type) -> None:
-    value = cfg
-    for part in key.split("."):
-        value = value[part]
-    if not isinstance(value, kind) or isinstance(value, bool) or value <= 0:
-        raise config_error(key, value, f"a positive {kind.__name__}")
+@dataclass(frozen=True)
+class TrainerConfig:
+    """memo/conf/trainer/default.yaml: how a run trains."""
+
+    device: Literal["auto", "cpu", "cuda"]
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    lr: PositiveFloat  # the one learning rate: optimizer.lr must stay ${trainer.lr}
+    weight_decay: NonNegativeFloat
+    optimizer: Component  # a torch.optim.Optimizer, `_partial_` (parameters bound later)
+    scheduler: Component  # a torch.optim.lr_scheduler class, `_partial_` (optimizer bound later)
+    clip_grad_norm: PositiveFloat | None
+    early_stop: PositiveInt | None
+    divergence_factor: Annotated[float, Range(1, low_open=True)] | None
+    threshold: Annotated[float, Range(0, 1, low_open=True, high_open=True)]
+    progress: Literal["auto", True, False]
+    precision: Literal["fp32", "bf16"]
+    compile: bool
+    threads: PositiveInt | None
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    """memo/conf/paths/default.yaml: where data, caches and outputs live."""
+
+    data_dir: str
+    cache_dir: str
+    output_dir: str
+    multirun_dir: str
+
+
+class NoSettings(TypedDict):
+    """A logger without settings (tensorboard, csv)."""
+
+
+class MLflowSettings(TypedDict):
+    """memo/conf/logger/mlflow.yaml."""
+
+    tracking_uri: str | None
+    experiment: str
+
+
+class WandbSettings(TypedDict):
+    """memo/conf/logger/wandb.yaml."""
+
+    mode: Literal["offline", "online"]
+    project: str
+    entity: str | None
+
+
+class LoggerConfig(TypedDict, total=False):
+    """`logger=[tensorboard,csv,mlflow,wandb]`: the loggers chosen, each with its settings."""
+
+    tensorboard: NoSettings
+    csv: NoSettings
+    mlflow: MLflowSettings
+    wandb: WandbSettings
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """memo/conf/config.yaml: one run."""
+
+    seed: Seed
+    mode: Literal["train", "eval"]
+    ckpt: str | None
+    resume: Literal["auto", True, False]
+    dataset: Component
+    model: Component
+    regime: Component
+    embeddings: Component
+    trainer: TrainerConfig
+    paths: PathsConfig
+    logger: LoggerConfig | None
+
+
+COMPONENTS: dict[str, type] = {
+    "dataset": Dataset,
+    "regime": Regime,
+    "embeddings": WordVectors,
+}
+BOUND = {"optimizer": ("params",), "scheduler": ("optimizer",)}  # passed by the trainer
+ONE_SOURCE = {"lr": "${trainer.lr}", "weight_decay": "${trainer.weight_decay}"}
 
 
 def validate(cfg: DictConfig) -> None:
-    """Check the values a run depends on before any data is loaded."""
-    if cfg.mode not in MODES:
-        raise config_error("mode", cfg.mode, " | ".join(MODES))
-    if cfg.mode == "eval" and not cfg.ckpt:
-        raise config_error("ckpt", cfg.ckpt, "a checkpoint path (required with mode=eval)")
-    if cfg.resume not in ("auto", True, False):
-        raise config_error("resume", cfg.resume, "auto | true | false")
-    if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool) or cfg.seed < 0:
-        raise config_error("seed", cfg.seed, "a non-negative integer")
-    for key, kind in (("dataset", Dataset), ("regime", Regime), ("embeddings", WordVectors)):
-        build_component(cfg[key], key, kind)  # each component checks its own values
-    parse_modalities(cfg.model.modalities)
-    _positive(cfg, "trainer.epochs", int)
-    _positive(cfg, "trainer.batch_size", int)
-    _positive(cfg, "trainer.lr", float)
-    stop = cfg.trainer.early_stop
-    if stop is not None and (not isinstance(stop, int) or isinstance(stop, bool) or stop < 1):
-        raise config_error("trainer.early_stop", stop, "a positive integer, or null (off)")
-    factor = cfg.trainer.divergence_factor
-    if factor is not None and (
-        isinstance(factor, bool) or not isinstance(factor, (int, float)) or not factor > 1
-    ):
-        raise config_error("trainer.divergence_factor", factor, "null or a number above 1")
-    if cfg.trainer.progress not in PROGRESS:
-        raise config_error("trainer.progress", cfg.trainer.progress, "auto | true | false")
+    """Check every key and value a run depends on before any data is loaded."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        group = missing[0].split(".")[0]
+        choice = cfg[group].get("name") if isinstance(cfg.get(group), DictConfig) else None
+        raise config_error(missing[0], "???", f"a value (required by {group}={choice})")
+    try:
+        values = OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as error:
+        key = getattr(error, "full_key", "") or "?"
+        raise MemoError(f"config key '{key}': {str(error).splitlines()[0]}") from None
+    Schema.of_record(RunConfig, "the run config").check(values, "")
+    if values["mode"] == "eval" and not values["ckpt"]:
+        raise config_error("ckpt", values["ckpt"], "a checkpoint path (required with mode=eval)")
+    for key, kind in COMPONENTS.items():
+        build_component(cfg[key], key, kind)  # each component checks its own values too
+    model = check_component(values["model"], "model", EmotionModel, bound=DATA_BOUND)
+    model.check_settings(values["model"])
+    _check_optimization(cfg.trainer)
+
+
+def _check_optimization(trainer: DictConfig) -> None:
+    """The optimiser and scheduler: declared keys, the one learning rate, and the values
+    torch itself refuses, found by building both over one dummy parameter."""
+    import torch
+
+    raw = OmegaConf.to_container(trainer.optimizer, resolve=False)
+    for name, source in ONE_SOURCE.items():
+        if name in raw and raw[name] != source:
+            raise MemoError(
+                f"config key 'trainer.optimizer.{name}': set it with trainer.{name} (got "
+                f"{raw[name]!r}; trainer.{name} is what memo records and compares)"
+            )
+    kinds = {
+        "optimizer": torch.optim.Optimizer,
+        "scheduler": (
+            torch.optim.lr_scheduler.LRScheduler,
+            torch.optim.lr_scheduler.ReduceLROnPlateau,
+        ),
+    }
+    built: list[Any] = [[torch.zeros(1, requires_grad=True)]]
+    for key, kind in kinds.items():
+        node = trainer[key]
+        values = OmegaConf.to_container(node, resolve=True)
+        cls = component_class(values, f"trainer.{key}", kind)
+        what = f"trainer.{key} ({values['_target_']})"
+        Schema.of_parameters(cls, what, bound=BOUND[key], typed=False).check(
+            values, f"trainer.{key}"
+        )
+        try:
+            built.append(instantiate(node)(built[-1]))
+        except (ValueError, TypeError) as error:
+            raise _torch_error(f"trainer.{key}", values, error) from None
+
+
+def _torch_error(key: str, values: dict[str, Any], error: Exception) -> MemoError:
+    """torch's refusal of an optimiser or scheduler value, naming the key when its message
+    names exactly one of the node's keys ('Invalid weight_decay value: -1')."""
+    message = str(error).strip().splitlines()[0]
+    lowered = message.lower().replace(" ", "_")
+    named = [k for k in values if not k.startswith("_") and k.lower() in lowered]
+    where = f"{key}.{named[0]}" if len(named) == 1 else key
+    return MemoError(f"config key '{where}': {message} ({values['_target_']})")

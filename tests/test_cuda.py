@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import TINY, compose_config, read_metrics, run_cli, single_run_dir
+from hydra.utils import instantiate
 
 from memo.data.split import Split
 from memo.models.eea import EEA
@@ -21,6 +22,12 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 CUDA = torch.device("cuda")
 EMOTIONS = ("anger", "happy", "sad")
+
+
+def small_eea(emotions: int) -> EEA:
+    """A small EEA over 8/6/4-d inputs and 8-d emotion vectors, else the YAML's settings."""
+    eea = instantiate(compose_config(["model=eea"]).model)
+    return eea(8, 6, 4, emotions, 8, hidden_text=8, hidden_audio=6, hidden_vision=4)
 
 
 def split(n: int, seed: int = 0) -> Split:
@@ -42,7 +49,7 @@ def trainer(tmp_path, precision: str = "fp32", batch_size: int = 16) -> Trainer:
          "trainer.epochs=2", "trainer.device=cuda"]
     ).trainer  # fmt: skip
     table = torch.randn(len(EMOTIONS), 8, device=CUDA)
-    model = EEA(8, 6, 4, len(EMOTIONS), 8, hidden_text=8, hidden_audio=6, hidden_vision=4)
+    model = small_eea(len(EMOTIONS))
     return Trainer(
         model, lambda emotions: table[[EMOTIONS.index(e) for e in emotions]], config,
         TaskSpec(("wa", "f1", "auc"), True, "wa"), tmp_path, CUDA,
@@ -93,7 +100,7 @@ def test_no_host_synchronisation_per_batch(tmp_path):
 
 
 def test_rnns_run_on_cudnn():
-    model = EEA(8, 6, 4, 3, 8, hidden_text=8, hidden_audio=6, hidden_vision=4).to(CUDA)
+    model = small_eea(3).to(CUDA)
     inputs = [torch.randn(4, 5, d, device=CUDA) for d in (8, 6, 4)]
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
         model(*inputs, torch.randn(3, 8, device=CUDA))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import compose_config
+from hydra.utils import instantiate
 
 from memo.errors import MemoError
 from memo.models.eea import EEA
@@ -16,7 +18,8 @@ def make(modalities: str = "tav", **kwargs) -> EEA:
     torch.manual_seed(0)
     sizes = dict(hidden_text=E, hidden_audio=6, hidden_vision=4, num_layers=2, dropout=0.0)
     sizes.update(kwargs)
-    return EEA(7, 5, 3, num_emotions=4, emotion_dim=E, modalities=modalities, **sizes)
+    eea = instantiate(compose_config(["model=eea"]).model)  # the YAML's settings, then these
+    return eea(7, 5, 3, num_emotions=4, emotion_dim=E, modalities=modalities, **sizes)
 
 
 def inputs(steps=(10, 10, 10)):

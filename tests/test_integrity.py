@@ -34,7 +34,9 @@ class SimulatedKill(BaseException):
 
 
 def test_early_stop_must_be_positive_or_null():
-    with pytest.raises(MemoError, match="'trainer.early_stop': got 0; allowed: a positive"):
+    with pytest.raises(
+        MemoError, match="'trainer.early_stop': got 0; allowed: an integer >= 1, or null"
+    ):
         validate(compose_config(["trainer.early_stop=0"]))
     validate(compose_config(["trainer.early_stop=null"]))
 

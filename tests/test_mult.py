@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from conftest import compose_config
 from hydra.utils import instantiate
 
+from memo.config import validate
 from memo.errors import MemoError
 from memo.models.mult import MulT, TransformerStack, position_indices
 
@@ -108,9 +109,9 @@ def test_only_the_first_feature_decides_padding() -> None:
     [(4, 3, True, 4), (2, 3, True, 3), (5, 3, True, 5), (4, 3, False, 3), (2, 3, False, 3)],
 )
 def test_memory_depth(layers: int, memory_layers: int, at_least: bool, depth: int) -> None:
-    model = MulT(
-        **MOSEI_DIMS, num_emotions=EMOTIONS, emotion_dim=50, hidden=8, num_heads=2,
-        layers=layers, memory_layers=memory_layers, memory_at_least_layers=at_least,
+    model = preset(
+        "mult", hidden=8, num_heads=2, layers=layers, memory_layers=memory_layers,
+        memory_at_least_layers=at_least,
     )  # fmt: skip
     assert {len(memory.layers) for memory in model.memory.values()} == {depth}
     assert {len(cross.layers) for cross in model.crossmodal.values()} == {layers}
@@ -153,8 +154,8 @@ def test_bad_kernel_sizes_are_refused(kernel_size: object, padding: str) -> None
 
 @pytest.mark.parametrize("key", ["padding", "positions", "kv_dropout", "init"])
 def test_unknown_switch_values_are_refused(key: str) -> None:
-    with pytest.raises(MemoError, match=f"model.{key}"):
-        preset("mult", **{key: "other"})
+    with pytest.raises(MemoError, match=f"'model.{key}': got 'other'; allowed: "):
+        validate(compose_config(["model=mult", f"model.{key}=other"]))
 
 
 def first_layer_inputs(kv_dropout: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -169,7 +169,7 @@ def test_without_an_index_integers_count_the_emotions_then_the_pools():
         ("zsl", {}, "config key 'regime.emotion': got '???'; allowed: a value (required by"),
         ("fsl", {"emotion": "fear", "fraction": 0}, "config key 'regime.fraction': got 0"),
         ("fsl", {"emotion": "fear", "fraction": "abc"}, "config key 'regime.fraction': got 'abc'"),
-        ("full", {"emotion": "fear"}, "unexpected keyword argument 'emotion'"),
+        ("full", {"emotion": "fear"}, "'regime.emotion' is not a setting of regime=full"),
     ],
 )
 def test_bad_regime_values_are_one_line(name, values, message):

@@ -100,7 +100,7 @@ def test_unknown_generator_key_and_bad_scale(cache_dir):
         ("~dataset.cues.fear", "missing ['fear']"),
         ("dataset.cues.fear=[dread]", "unknown ['dread']"),
         ("~dataset.prevalence.sad", "needs a prevalence for every emotion (missing ['sad'])"),
-        ("~dataset.synthetic.seed", "'dataset.synthetic': got keys"),
+        ("~dataset.synthetic.seed", "'dataset.synthetic.seed' is missing"),
     ],
 )
 def test_the_shape_a_dataset_gives_its_built_in_corpus_is_checked(cache_dir, override, message):

@@ -14,6 +14,7 @@ import numpy as np
 
 from memo.data.glove import glove6b50
 from memo.errors import MemoError, config_error
+from memo.schema import PositiveInt
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -21,7 +22,7 @@ class WordVectors(ABC):
     """A source of word vectors of size `dim`."""
 
     name: str  # names the source in logs and records
-    dim: int  # vector size; EEA's text hidden size follows it
+    dim: PositiveInt  # vector size; EEA's text hidden size follows it
 
     @abstractmethod
     def lookup(self, words: list[str]) -> np.ndarray:

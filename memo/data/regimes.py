@@ -16,12 +16,13 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import ClassVar
+from typing import Annotated, ClassVar
 
 import numpy as np
 
 from memo.data.split import Corpus, Split, concat
 from memo.errors import MemoError, config_error
+from memo.schema import NonNegativeInt, Range
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class Full(Regime):
 class ZeroShot(Regime):
     """Train without one emotion, then test on all emotions including it."""
 
-    emotion: str | int  # the unseen emotion, by name or index
+    emotion: str | NonNegativeInt  # the unseen emotion, by name or index
 
     LABEL = "unseen"
 
@@ -88,16 +89,11 @@ class ZeroShot(Regime):
 class FewShot(Regime):
     """Train with only a small fraction of one emotion's positive samples."""
 
-    emotion: str | int  # the low-resource emotion, by name or index
-    fraction: float  # fraction of its training positives kept (ceil)
+    emotion: str | NonNegativeInt  # the low-resource emotion, by name or index
+    fraction: Annotated[float, Range(0, 1, low_open=True)]  # training positives kept (ceil)
     authors_off_by_one: bool  # keep one more positive, as the authors' released code does
 
     LABEL = "few-shot"
-
-    def __post_init__(self) -> None:
-        number = isinstance(self.fraction, (int, float)) and not isinstance(self.fraction, bool)
-        if not number or not 0 < self.fraction <= 1:
-            raise config_error("regime.fraction", self.fraction, "a number in (0, 1]")
 
     def select(self, corpus: Corpus, index: Sequence[str]) -> RegimeData:
         emotion, splits = resolve_emotion(self.emotion, corpus, index), corpus.splits

@@ -13,17 +13,16 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from memo.data.cache import file_identity, remove_stale_temps, temp_sibling
 from memo.data.embeddings import WordVectors
 from memo.data.safe_pickle import safe_load
-from memo.errors import MemoError, config_error
+from memo.errors import MemoError
 
 log = logging.getLogger(__name__)
-
-FORMATS = ("auto", "pickle", "text")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -31,7 +30,7 @@ class VectorFile(WordVectors):
     """Vectors read from a file: the authors' pickled dict or a GloVe text file."""
 
     path: str  # the vectors file
-    format: str  # auto | pickle | text; auto reads .txt files as text, anything else as pickle
+    format: Literal["auto", "pickle", "text"]  # auto: .txt files as text, anything else pickle
     capitalize: bool  # look up "Anger" instead of "anger" (the authors' --cap)
     cache_dir: str  # words found in a text file are cached here
 
@@ -62,12 +61,9 @@ def read_word_vectors(embeddings: VectorFile, words: list[str]) -> dict[str, np.
 
 
 def _format(embeddings: VectorFile, path: Path) -> str:
-    fmt = str(embeddings.format)
-    if fmt not in FORMATS:
-        raise config_error("embeddings.format", fmt, " | ".join(FORMATS))
-    if fmt == "auto":
+    if embeddings.format == "auto":
         return "text" if path.suffix == ".txt" else "pickle"
-    return fmt
+    return embeddings.format
 
 
 def _vector(value: object, word: str, dim: int, path: Path) -> np.ndarray:

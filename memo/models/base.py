@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -10,6 +11,7 @@ from torch import nn
 from memo.errors import config_error
 
 MODALITY_LETTERS = "tav"
+RNNKind = Literal["lstm", "gru"]  # model.rnn
 
 
 def parse_modalities(modalities: str) -> str:
@@ -41,6 +43,12 @@ class EmotionModel(nn.Module):
         emotion_vectors: torch.Tensor,
     ) -> torch.Tensor:
         raise NotImplementedError
+
+    @classmethod
+    def check_settings(cls, settings: Mapping[str, Any]) -> None:
+        """Refuse settings that are each valid but do not fit together, before data loads
+        (`settings`: the model's config values, already checked against its signature)."""
+        parse_modalities(settings["modalities"])
 
     def adapt_emotions(self, trained: Sequence[str], target: Sequence[str]) -> None:
         """Prepare to score `target` emotions after training on `trained` (default: nothing)."""

@@ -6,8 +6,9 @@ import torch
 from torch import nn
 
 from memo.errors import config_error
-from memo.models.base import EmotionModel, parse_modalities
+from memo.models.base import EmotionModel, RNNKind, parse_modalities
 from memo.models.encoders import RNNEncoder
+from memo.schema import PositiveInt, Probability
 
 
 class EEA(EmotionModel):
@@ -26,14 +27,15 @@ class EEA(EmotionModel):
         vision_dim: int,
         num_emotions: int,
         emotion_dim: int,
-        modalities: str = "tav",
-        rnn: str = "lstm",
-        num_layers: int = 2,
-        bidirectional: bool = True,
-        dropout: float = 0.15,
-        hidden_text: int = 300,
-        hidden_audio: int = 200,
-        hidden_vision: int = 100,
+        *,
+        modalities: str,
+        rnn: RNNKind,
+        num_layers: PositiveInt,
+        bidirectional: bool,
+        dropout: Probability,
+        hidden_text: PositiveInt,
+        hidden_audio: PositiveInt,
+        hidden_vision: PositiveInt,
     ) -> None:
         super().__init__()
         self.modalities = parse_modalities(modalities)

@@ -7,7 +7,6 @@ checked to be plain values accepted by that class's constructor.
 
 from __future__ import annotations
 
-import inspect
 import re
 from functools import partial
 from pathlib import Path
@@ -21,6 +20,7 @@ from memo.models.base import EmotionModel
 from memo.models.eea import EEA
 from memo.models.mult import MulT
 from memo.models.rnn import EarlyFusionRNN, LateFusionRNN
+from memo.schema import Schema
 
 # The model classes a checkpoint may name: memo's own.
 MEMO_MODELS: dict[str, type[EmotionModel]] = {
@@ -107,17 +107,22 @@ def checkpoint_model(
             f"{' | '.join(sorted(allowed))}"
         )
     cls = allowed[target]
-    accepted = set(inspect.signature(cls).parameters) - set(DATA_BOUND)
+    schema = Schema.of_parameters(cls, target, bound=DATA_BOUND)
     values = {}
     for key, value in stored.items():
         if key in ("_target_", "_partial_") and not isinstance(value, dict):
             continue
-        if key in HYDRA_KEYS or key not in accepted:
+        if key in HYDRA_KEYS or key not in schema.fields:
             raise MemoError(
                 f"checkpoint {path}: refused model config key '{key}'; allowed for {target}: "
-                f"{' | '.join(sorted(accepted))}"
+                f"{' | '.join(sorted(schema.fields))}"
             )
         _plain(value, key, path)
         values[key] = value
+    try:
+        schema.check(values, "model")
+        cls.check_settings(values)
+    except MemoError as error:
+        raise MemoError(f"checkpoint {path}: {error}") from None
     model = _construct(partial(cls, **values), target, dims, emotions, emotion_dim)
     return model, {"_target_": target, **values}

@@ -11,26 +11,22 @@ computes; each switch (docs/mult.md) restores memo's earlier rule or the EEA pap
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
 from memo.errors import MemoError, config_error
+from memo.models.base import parse_modalities
 from memo.models.output import OutputLayerModel
+from memo.schema import PositiveInt, Probability
 
 PositionRule = Literal["skip_zero", "every_step"]
 KVDropout = Literal["separate", "shared"]
 Padding = Literal["same", "valid"]
 Init = Literal["reference", "torch"]
-SWITCHES = {
-    "padding": ("same", "valid"),
-    "positions": ("skip_zero", "every_step"),
-    "kv_dropout": ("separate", "shared"),
-    "init": ("reference", "torch"),
-}
 
 
 def sinusoidal_table(rows: int, dim: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
@@ -201,44 +197,30 @@ class MulT(OutputLayerModel):
         vision_dim: int,
         num_emotions: int,
         emotion_dim: int,
-        modalities: str = "tav",
-        hidden: int = 40,
-        num_heads: int = 10,
-        layers: int = 4,
-        memory_layers: int = 3,
-        memory_at_least_layers: bool = True,
-        kernel_size: int | Sequence[int] = 1,
-        padding: Padding = "same",
-        positions: PositionRule = "skip_zero",
-        kv_dropout: KVDropout = "separate",
-        causal_mask: bool = False,
-        init: Init = "reference",
-        attn_dropout: float = 0.25,
-        attn_dropout_audio: float = 0.0,
-        attn_dropout_vision: float = 0.0,
-        relu_dropout: float = 0.1,
-        res_dropout: float = 0.1,
-        embed_dropout: float = 0.3,
-        out_dropout: float = 0.1,
+        *,
+        modalities: str,
+        hidden: PositiveInt,
+        num_heads: PositiveInt,
+        layers: PositiveInt,
+        memory_layers: PositiveInt,
+        memory_at_least_layers: bool,
+        kernel_size: PositiveInt | list[PositiveInt],
+        padding: Padding,
+        positions: PositionRule,
+        kv_dropout: KVDropout,
+        causal_mask: bool,
+        init: Init,
+        attn_dropout: Probability,
+        attn_dropout_audio: Probability,
+        attn_dropout_vision: Probability,
+        relu_dropout: Probability,
+        res_dropout: Probability,
+        embed_dropout: Probability,
+        out_dropout: Probability,
     ) -> None:
         super().__init__(modalities)
-        if len(self.modalities) < 2:
-            raise MemoError(
-                f"model mult needs at least two modalities, got modalities={self.modalities}: "
-                "each modality attends to the others (crossmodal attention). For one modality "
-                "use model=rnn_ef, rnn_lf or eea"
-            )
-        if hidden % num_heads:
-            raise config_error("model.hidden", hidden, f"a multiple of num_heads ({num_heads})")
-        switches = {
-            "padding": padding,
-            "positions": positions,
-            "kv_dropout": kv_dropout,
-            "init": init,
-        }
-        for key, value in switches.items():
-            if value not in SWITCHES[key]:
-                raise config_error(f"model.{key}", value, " or ".join(SWITCHES[key]))
+        settings = {"hidden": hidden, "num_heads": num_heads, "kernel_size": kernel_size}
+        self.check_settings({"modalities": modalities, "padding": padding, **settings})
         kernels = self.select(*self.kernel_sizes(kernel_size, padding))
         dims = self.select(text_dim, audio_dim, vision_dim)
         source_dropout = self.select(attn_dropout, attn_dropout_audio, attn_dropout_vision)
@@ -282,6 +264,21 @@ class MulT(OutputLayerModel):
         fused_dim = len(self.modalities) * memory_dim
         self.projection = ResidualProjection(fused_dim, out_dropout)
         self.output = nn.Linear(fused_dim, num_emotions)
+
+    @classmethod
+    def check_settings(cls, settings: Mapping[str, Any]) -> None:
+        """Two or three modalities, `hidden` a multiple of `num_heads`, valid kernel sizes."""
+        modalities = parse_modalities(settings["modalities"])
+        if len(modalities) < 2:
+            raise MemoError(
+                f"model mult needs at least two modalities, got modalities={modalities}: "
+                "each modality attends to the others (crossmodal attention). For one modality "
+                "use model=rnn_ef, rnn_lf or eea"
+            )
+        hidden, heads = settings["hidden"], settings["num_heads"]
+        if hidden % heads:
+            raise config_error("model.hidden", hidden, f"a multiple of num_heads ({heads})")
+        cls.kernel_sizes(settings["kernel_size"], settings["padding"])
 
     @staticmethod
     def kernel_sizes(kernel_size: int | Sequence[int], padding: Padding) -> list[int]:

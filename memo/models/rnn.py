@@ -6,8 +6,10 @@ import torch
 from torch import nn
 
 from memo.errors import MemoError
+from memo.models.base import RNNKind
 from memo.models.encoders import RNNEncoder
 from memo.models.output import OutputLayerModel
+from memo.schema import PositiveInt, Probability
 
 MODALITY_NAMES = {"t": "text", "a": "audio", "v": "vision"}
 
@@ -27,12 +29,13 @@ class EarlyFusionRNN(OutputLayerModel):
         vision_dim: int,
         num_emotions: int,
         emotion_dim: int,
-        modalities: str = "tav",
-        rnn: str = "lstm",
-        num_layers: int = 2,
-        bidirectional: bool = True,
-        dropout: float = 0.15,
-        hidden: int = 300,
+        *,
+        modalities: str,
+        rnn: RNNKind,
+        num_layers: PositiveInt,
+        bidirectional: bool,
+        dropout: Probability,
+        hidden: PositiveInt,
     ) -> None:
         super().__init__(modalities)
         input_dim = sum(self.select(text_dim, audio_dim, vision_dim).values())
@@ -75,14 +78,15 @@ class LateFusionRNN(OutputLayerModel):
         vision_dim: int,
         num_emotions: int,
         emotion_dim: int,
-        modalities: str = "tav",
-        rnn: str = "lstm",
-        num_layers: int = 2,
-        bidirectional: bool = True,
-        dropout: float = 0.15,
-        hidden_text: int = 300,
-        hidden_audio: int = 200,
-        hidden_vision: int = 100,
+        *,
+        modalities: str,
+        rnn: RNNKind,
+        num_layers: PositiveInt,
+        bidirectional: bool,
+        dropout: Probability,
+        hidden_text: PositiveInt,
+        hidden_audio: PositiveInt,
+        hidden_vision: PositiveInt,
     ) -> None:
         super().__init__(modalities)
         dims = self.select(text_dim, audio_dim, vision_dim)

@@ -180,7 +180,7 @@ class Trainer:
         # did not help these models on CPU; see the README's Performance section).
         # The compiled module shares the model's parameters; state dicts are unaffected.
         self.forward: Callable[..., torch.Tensor] = self.model
-        if bool(config.get("compile", False)):
+        if config.compile:
             self.forward = torch.compile(self.model)
 
     @property

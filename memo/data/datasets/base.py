@@ -10,15 +10,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, ClassVar, Literal
 
 import numpy as np
 
 from memo.data.split import Corpus
+from memo.data.synthetic import SyntheticSettings
 from memo.errors import config_error
+from memo.schema import PositiveInt, Range
 from memo.training.metrics import METRICS
 
-SOURCES = ("auto", "files", "synthetic")
 READ_BACK = "read them with: dataset={name} dataset.dir={out} dataset.source=files"
 
 
@@ -36,7 +37,7 @@ class Dataset(ABC):
     of its built-in corpus. Subclasses add their own keys and implement the abstract methods."""
 
     name: str  # names the dataset in logs, metrics.json and titles
-    source: str  # auto | files | synthetic: real files, or the built-in corpus
+    source: Literal["auto", "files", "synthetic"]  # real files, or the built-in corpus
     dir: str  # folder holding the real files
     emotions: list[str]  # label columns, in file order
     extra_emotions: list[str]  # pools of further emotions that zero-/few-shot regimes add
@@ -45,11 +46,11 @@ class Dataset(ABC):
     metrics: list[str]  # per-emotion metrics reported (names in memo.training.metrics.METRICS)
     whole_sample: bool  # also the whole-sample accuracies
     selection: str  # the metric whose valid average selects the best epoch
-    scale: float  # built-in corpus size as a fraction of the real one
-    seq_len: int  # time steps of the built-in corpus
+    scale: Annotated[float, Range(0, 10, low_open=True)]  # built-in corpus size / the real one
+    seq_len: PositiveInt  # time steps of the built-in corpus
     zero_nonfinite: bool  # zero NaN/+inf features instead of failing
     cues: dict[str, list[str]]  # built-in corpus: NRC categories whose words cue each emotion
-    synthetic: dict[str, Any]  # built-in corpus: seed and difficulty knobs
+    synthetic: SyntheticSettings  # built-in corpus: seed and difficulty knobs
 
     READER_VERSION: ClassVar[int] = 1  # bump when reading changes, so cached arrays are rebuilt
     # Keys the read corpus depends on (with the class and READER_VERSION, its cache key).
@@ -57,8 +58,6 @@ class Dataset(ABC):
     SHAPE_KEYS: ClassVar[tuple[str, ...]] = ()  # subclass keys its built-in corpus depends on
 
     def __post_init__(self) -> None:
-        if self.source not in SOURCES:
-            raise config_error("dataset.source", self.source, " | ".join(SOURCES))
         unknown = [m for m in self.metrics if m not in METRICS]
         if unknown or not self.metrics:
             raise config_error("dataset.metrics", self.metrics, f"a list from {list(METRICS)}")

@@ -13,6 +13,7 @@ from memo.data.datasets.base import Dataset, Export
 from memo.data.split import Corpus
 from memo.data.synthetic import one_label
 from memo.errors import config_error
+from memo.schema import NonNegativeInt
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -20,7 +21,7 @@ class Iemocap(Dataset):
     """IEMOCAP: read by memo.data.iemocap_files; its built-in corpus has one label per sample."""
 
     aligned: bool  # true: iemocap_data.pkl, false: iemocap_data_noalign.pkl
-    counts: dict[str, dict[str, int]]  # built-in corpus: samples per split and emotion, scale 1
+    counts: dict[str, dict[str, NonNegativeInt]]  # built-in corpus: per split and emotion, scale 1
 
     READ_KEYS = (*Dataset.READ_KEYS, "aligned")
     SHAPE_KEYS = ("counts",)

@@ -12,14 +12,15 @@ from memo.data import mosei_csd, mosei_files
 from memo.data.datasets.base import Dataset, Export
 from memo.data.split import Corpus
 from memo.data.synthetic import multi_label
+from memo.schema import NonNegativeInt, Probability
 
 
 @dataclass(frozen=True, kw_only=True)
 class Mosei(Dataset):
     """CMU-MOSEI: read by memo.data.mosei_files; its built-in corpus is multi-label."""
 
-    sizes: dict[str, int]  # built-in corpus: samples per split at scale 1
-    prevalence: dict[str, float]  # built-in corpus: fraction of samples showing each emotion
+    sizes: dict[str, NonNegativeInt]  # built-in corpus: samples per split at scale 1
+    prevalence: dict[str, Probability]  # built-in corpus: fraction of samples showing each emotion
 
     SHAPE_KEYS = ("sizes", "prevalence")
 

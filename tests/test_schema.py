@@ -1,0 +1,182 @@
+"""memo.schema: types and bounds in words, every bad value named by its own key, unknown keys
+with the closest known one, and the CLI's one-line composition errors."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, TypedDict
+
+import pytest
+from conftest import run_cli
+from hydra.core.global_hydra import GlobalHydra
+
+from memo import cli
+from memo.errors import MemoError
+from memo.schema import (
+    PositiveInt,
+    Probability,
+    Range,
+    Schema,
+    Seed,
+    check_value,
+    describe,
+    unknown_key,
+)
+
+
+@pytest.mark.parametrize(
+    ("hint", "words"),
+    [
+        (int, "an integer"),
+        (float, "a number"),
+        (bool, "true | false"),
+        (PositiveInt, "an integer >= 1"),
+        (Probability, "a number in [0, 1]"),
+        (Annotated[float, Range(0, 1, low_open=True)], "a number in (0, 1]"),
+        (Annotated[float, Range(1, low_open=True)] | None, "a number > 1, or null"),
+        (Seed, "an integer in [0, 4294967295]"),
+        (Literal["auto", True, False], "auto | true | false"),
+        (list[str], "a list of strings"),
+        (str | PositiveInt, "a string, or an integer >= 1"),
+    ],
+)
+def test_types_are_described_in_words(hint: Any, words: str) -> None:
+    assert describe(hint) == words
+
+
+@pytest.mark.parametrize(
+    ("value", "hint"),
+    [
+        (True, int),  # a bool is not an integer
+        (1, bool),
+        (1, Literal[True]),  # 1 == True, but not the same type
+        ("1", int),
+        (float("nan"), float),
+        (float("inf"), float),
+        (0, PositiveInt),
+        (1.5, PositiveInt),
+        (-0.1, Probability),
+        (2**32, Seed),
+        (None, int),
+        ("lstm", Literal["gru"]),
+    ],
+)
+def test_bad_scalars_are_refused(value: Any, hint: Any) -> None:
+    with pytest.raises(MemoError, match=r"config key 'k': got .*; allowed: "):
+        check_value(value, hint, "k")
+
+
+@pytest.mark.parametrize(
+    ("value", "hint"),
+    [(1, float), (0.5, Probability), (None, int | None), (3, str | PositiveInt), (True, bool)],
+)
+def test_good_scalars_pass(value: Any, hint: Any) -> None:
+    check_value(value, hint, "k")
+
+
+def test_a_bad_item_is_named_by_its_own_key() -> None:
+    with pytest.raises(MemoError, match=r"'k\.train\.anger': got -1; allowed: an integer >= 0"):
+        check_value({"train": {"anger": -1}}, dict[str, dict[str, Annotated[int, Range(0)]]], "k")
+    with pytest.raises(MemoError, match=r"'k\[2\]': got 0; allowed: an integer >= 1"):
+        check_value([3, 5, 0], PositiveInt | list[PositiveInt], "k")
+
+
+class Knobs(TypedDict):
+    rate: Probability
+    seed: int
+
+
+class Settings(TypedDict, total=False):
+    knobs: Knobs
+
+
+@dataclass
+class Node:
+    size: PositiveInt
+    settings: Settings
+    name: str = "x"
+
+
+def test_records_refuse_unknown_and_missing_keys_and_check_nested_ones() -> None:
+    schema = Schema.of_record(Node, "node")
+    schema.check({"size": 1, "settings": {}}, "n")  # `name` has a default, `knobs` is optional
+    with pytest.raises(
+        MemoError, match=r"'n\.sise' is not a setting of node; did you mean 'n\.size'"
+    ):
+        schema.check({"size": 1, "settings": {}, "sise": 2}, "n")
+    with pytest.raises(MemoError, match=r"'n\.size' is missing; allowed: an integer >= 1"):
+        schema.check({"settings": {}}, "n")
+    with pytest.raises(MemoError, match=r"'n\.settings\.knobs\.rate': got 2; allowed: a number in"):
+        schema.check({"size": 1, "settings": {"knobs": {"rate": 2, "seed": 0}}}, "n")
+
+
+def test_parameters_are_a_schema_less_the_bound_ones() -> None:
+    def build(dims: int, *, hidden: PositiveInt, rnn: Literal["lstm", "gru"] = "lstm") -> None:
+        """A model factory: memo passes `dims` itself."""
+
+    schema = Schema.of_parameters(build, "model", bound=("dims",))
+    assert set(schema.fields) == {"hidden", "rnn"} and schema.optional == {"rnn"}
+    schema.check({"_target_": "x", "hidden": 3}, "model")
+    with pytest.raises(MemoError, match="'model.dims' is not a setting of model"):
+        schema.check({"hidden": 3, "dims": 2}, "model")
+
+
+def test_an_unknown_key_without_a_close_one_lists_the_keys() -> None:
+    error = unknown_key("trainer.zzz", ["lr", "epochs"], "trainer")
+    assert (
+        str(error) == "config key 'trainer.zzz' is not a setting of trainer; its keys: epochs, lr"
+    )
+
+
+@pytest.fixture
+def cli_in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """Run `memo.cli.run` in this process with the given arguments: (exit code, stderr)."""
+
+    def run(*args: str) -> tuple[int, str]:
+        monkeypatch.setattr(sys, "argv", ["memo", *args])
+        monkeypatch.delenv(cli.FULL_ERROR, raising=False)
+        monkeypatch.setattr(cli, "_owned", [])
+        try:
+            with pytest.raises(SystemExit) as exited:
+                cli.run()
+        finally:
+            GlobalHydra.instance().clear()
+        return exited.value.code, capsys.readouterr().err
+
+    return run
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["trainer.lrr=1"],
+            "config key 'trainer.lrr' is not a setting of trainer; did you mean 'trainer.lr'?",
+        ),  # fmt: skip
+        (["model=rnn_ef", "model.hidden_audio=3"], "did you mean 'model.hidden'?"),
+        (["modle=eea"], "did you mean 'mode' or 'model'?"),
+        (["-m", "seed=0,1", "trainer.lrr=2"], "did you mean 'trainer.lr'?"),
+        (
+            ["model=eeaa"],
+            "config group 'model' has no option 'eeaa'; did you mean 'eea'? (options: eea | mult",
+        ),  # fmt: skip
+        (["trainer.lr=["], "error: no viable alternative at input '['"),
+    ],
+)
+def test_composition_errors_are_one_line(cli_in_process, args: list[str], line: str) -> None:
+    code, err = cli_in_process(*args)
+    assert code == 2
+    assert line in err and err.count("\n") == 1, err
+
+
+def test_the_cli_prints_a_bad_value_as_one_line_before_loading_data(tmp_path) -> None:
+    """The real process: one line on stderr, exit 2, no run directory made."""
+    out = tmp_path / "run"
+    result = run_cli(["trainer.threshold=2", f"hydra.run.dir={out}"], tmp_path, check=False)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].endswith(
+        "error: config key 'trainer.threshold': got 2; allowed: a number in (0, 1)"
+    )
+    assert not (out / "metrics.json").exists() and not (out / "checkpoints").exists()
