@@ -137,3 +137,14 @@ def test_a_failed_checkpoint_write_is_raised(tmp_path):
     with pytest.raises(MemoError, match=f"cannot write {blocker / 'last.pt'}"):
         writer.wait()
     writer.wait()  # reported once
+
+
+def test_startup_probe_times_run_py_to_its_first_step_without_loading_tensorboard(tmp_path):
+    from memo.bench.startup import _spawn
+
+    run_dir = f"hydra.run.dir={tmp_path / 'run'}"
+    probe = _spawn(["trainer.device=cpu", "dataset.scale=0.01", run_dir], tmp_path, threads=1)
+    assert 0 < probe["interpreter_s"] < probe["to_step_start_s"] < probe["to_first_step_s"]
+    assert probe["cpu_s"] > 0
+    # start-up stays light: TensorBoard waits for the first write, h5py for an HDF5 file
+    assert not {"tensorboard", "torch.utils.tensorboard", "h5py"} & set(probe["loaded_before_step"])

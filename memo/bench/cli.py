@@ -16,12 +16,13 @@ measures, as medians over --epochs epochs after a warm-up:
   else; and the ratio epoch / floor, measured side by side in the same process;
 - peak host memory (and GPU memory on CUDA) of the training process.
 
-With --startup it times process start to the first optimizer step of a real run
-(`run_experiment` on MOSEI-layout files of random data, embeddings=file), cold (empty data
-cache) and warm; --scaling times epochs at several dataset sizes and sequence lengths;
---parity trains EEA on the built-in corpus in fp32 and bf16 with the same seed and compares
-test metrics. Each measurement runs in its own process. Results: a table on stdout and
-JSON (--out).
+With --startup it times process start to the end of the first optimizer step of real runs
+started as `python run.py` is (memo/bench/startup.py): the default config (the start-up
+target) and MOSEI-layout files of random data (embeddings=file), each cold (empty data
+cache) and --startup-runs times warm; --scaling times epochs at several dataset sizes and
+sequence lengths; --parity trains EEA on the built-in corpus in fp32 and bf16 with the same
+seed and compares test metrics. Each measurement runs in its own process. Results: a table
+on stdout and JSON (--out).
 """
 
 from __future__ import annotations
@@ -38,12 +39,12 @@ from memo.bench.machine import cores, describe
 from memo.bench.measure import measure
 from memo.bench.parity import compare_precisions, measure_parity
 from memo.bench.report import format_report, scaling_table, targets
-from memo.bench.startup import measure_startup, probe_startup
+from memo.bench.startup import measure_startup
 from memo.bench.workers import spawn
 from memo.training.trainer import PRECISIONS
 
 MODELS = ("eea", "rnn_ef", "rnn_lf", "mult")
-WORKERS = {"bench": measure, "startup": probe_startup, "parity": measure_parity}
+WORKERS = {"bench": measure, "parity": measure_parity}
 
 
 def _worker(kind: str, spec_json: str, out: str) -> None:
@@ -143,7 +144,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="lengths timed at the smallest of those (default 20,50)")  # fmt: skip
     parser.add_argument("--startup", action="store_true",
                         help="also time start-up to the first step, cold and warm")  # fmt: skip
-    parser.add_argument("--startup-runs", type=int, default=3, help="warm start-ups (median)")
+    parser.add_argument("--startup-runs", type=int, default=5,
+                        help="warm start-ups of each run (median; default 5)")  # fmt: skip
     parser.add_argument("--parity", action="store_true",
                         help="also train EEA on the built-in corpus in fp32 and bf16")  # fmt: skip
     parser.add_argument("--parity-seed", type=int, default=0)
