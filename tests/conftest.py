@@ -1,14 +1,17 @@
-"""Shared test helpers: config composition and running the real CLI in a subprocess."""
+"""Shared test helpers: config composition, runs in process (`run_in_process`, most tests)
+and the real CLI in a subprocess (`run_cli`: kept for the tests that need a real process)."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from memo.api import CONFIG_DIR, compose_config
@@ -63,12 +66,50 @@ def read_metrics(run_dir: Path) -> dict:
 
 
 def run_in_process(tmp_path: Path, overrides: list[str], run_dir: Path | None = None) -> dict:
-    """`run_experiment` on the composed config, caches and outputs under `tmp_path`."""
+    """`run_experiment` on the composed config, caches and outputs under `tmp_path`: what
+    `python run.py overrides` runs, without a process start. Its results table goes to stdout
+    (capsys) and its log to the `memo` loggers (the `logs` fixture)."""
     cfg = compose_config(
         [f"paths.cache_dir={tmp_path / 'cache'}", f"paths.output_dir={tmp_path / 'outputs'}",
-         "trainer.progress=false", *overrides]
+         f"paths.multirun_dir={tmp_path / 'multirun'}", "trainer.progress=false", *overrides]
     )  # fmt: skip
     return run_experiment(cfg, run_dir or tmp_path / "run")
+
+
+def run_dirs(outputs: Path) -> list[Path]:
+    """The run directories (holding metrics.json) under `outputs`, oldest first."""
+    return sorted((p.parent for p in outputs.rglob("metrics.json")), key=os.path.getmtime)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """One torch thread in the test process, as the CLI subprocesses get (OMP_NUM_THREADS=1):
+    the tiny models gain nothing from more, and on a busy machine OpenMP threads that wait for
+    each other make a one-second run take a minute."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class Logs:
+    """What the `memo` loggers wrote during a test (INFO and up), as the CLI prints it."""
+
+    def __init__(self, caplog: pytest.LogCaptureFixture) -> None:
+        self.caplog = caplog
+
+    @property
+    def text(self) -> str:
+        return "\n".join(record.getMessage() for record in self.caplog.records)
+
+    def clear(self) -> None:
+        self.caplog.clear()
+
+
+@pytest.fixture
+def logs(caplog) -> Logs:
+    caplog.set_level(logging.INFO, logger="memo")
+    return Logs(caplog)
 
 
 def assert_one_value_per_step(run_dir: Path, epochs: int) -> None:

@@ -1,12 +1,19 @@
-"""The real command line, end to end: run directory, metrics.json, TensorBoard, errors."""
+"""The command line: one real `python run.py` end to end (run directory, printed table,
+metrics.json, TensorBoard) and one proving a MemoError ends it in one line with exit 2; the
+rest in process: other datasets, eval mode, and each kind of bad config value."""
 
 from __future__ import annotations
 
 import json
+import re
+import sys
 
 import pytest
-from conftest import TINY, read_metrics, run_cli, single_run_dir
+from conftest import TINY, read_metrics, run_cli, run_in_process, single_run_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from memo import cli
+from memo.errors import MemoError
 
 MOSEI = ("anger", "disgust", "fear", "happy", "sad", "surprise")
 
@@ -62,30 +69,35 @@ def test_mosei_run_leaves_a_complete_run_directory(tmp_path):
     assert (run_dir / "tb" / "projector_config.pbtxt").is_file()
 
 
-def test_iemocap_run_reports_accuracy(tmp_path):
-    result = run_cli(["dataset=iemocap", "dataset.scale=0.1", *TINY[1:]], tmp_path)
-    assert "Acc" in result.stdout and "WA" not in result.stdout
-    metrics = read_metrics(single_run_dir(tmp_path))
+def test_a_memo_error_ends_the_cli_in_one_line_with_exit_2(tmp_path):
+    """The one subprocess for the error path: the other bad values are checked in process as
+    the MemoError they raise."""
+    result = run_cli([*TINY, "trainer.device=gpu"], tmp_path, check=False)
+    assert result.returncode == 2
+    message = "error: config key 'trainer.device': got 'gpu'; allowed: auto | cpu"
+    assert [line for line in result.stderr.splitlines() if "error:" in line] == [
+        line for line in result.stderr.splitlines() if message in line
+    ]
+    assert len([line for line in result.stderr.splitlines() if message in line]) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_iemocap_run_reports_accuracy(tmp_path, capsys):
+    metrics = run_in_process(tmp_path, ["dataset=iemocap", "dataset.scale=0.1", *TINY[1:]])
+    table = capsys.readouterr().out
+    assert "Acc" in table and "WA" not in table
+    assert metrics == read_metrics(tmp_path / "run")
     assert metrics["test_emotions"] == ["neutral", "happy", "sad", "angry"]
     assert {"acc/avg", "f1/avg", "auc/avg"} <= set(metrics["test"])
 
 
 def test_eval_mode_reproduces_the_test_metrics(tmp_path):
-    run_cli(TINY, tmp_path)
-    trained = single_run_dir(tmp_path)
-    run_cli(
-        [
-            *TINY,
-            "mode=eval",
-            f"ckpt={trained / 'checkpoints' / 'best.pt'}",
-            f"paths.output_dir={tmp_path / 'eval'}",
-        ],
-        tmp_path,
-    )
-    (evaluated,) = [p.parent for p in (tmp_path / "eval").glob("*/*/metrics.json")]
-    again = json.loads((evaluated / "metrics.json").read_text())
+    trained = run_in_process(tmp_path, TINY, tmp_path / "trained")
+    ckpt = tmp_path / "trained" / "checkpoints" / "best.pt"
+    run_in_process(tmp_path, [*TINY, "mode=eval", f"ckpt={ckpt}"], tmp_path / "eval")
+    again = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert again["mode"] == "eval" and again["epochs_run"] == 0
-    assert again["test"] == pytest.approx(read_metrics(trained)["test"], nan_ok=True)
+    assert again["test"] == pytest.approx(trained["test"], nan_ok=True)
 
 
 @pytest.mark.parametrize(
@@ -96,13 +108,34 @@ def test_eval_mode_reproduces_the_test_metrics(tmp_path):
         ("trainer.device=gpu", "config key 'trainer.device': got 'gpu'; allowed: auto | cpu"),
         ("dataset.emotions=[anger,joyful]", "missing ['joyful']"),
         ("dataset.source=web", "config key 'dataset.source': got 'web'"),
-        ("trainer.lrr=1", "Key 'lrr' is not in struct"),
-        ("model=transformer", "Could not find 'model/transformer'"),
     ],
 )
 def test_bad_config_values_fail_with_one_clear_message(tmp_path, override, message):
-    result = run_cli([*TINY, override], tmp_path, check=False)
-    assert result.returncode != 0
-    assert message in result.stderr
-    if override.split("=")[0] not in ("trainer.lrr", "model"):
-        assert "Traceback" not in result.stderr
+    """What the CLI prints after `error: ` (test_a_memo_error_ends_the_cli_in_one_line...)."""
+    with pytest.raises(MemoError, match=re.escape(message)) as error:
+        run_in_process(tmp_path, [*TINY, override])
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("trainer.lrr=1", "config key 'trainer.lrr' is not a setting of trainer; did you mean "
+                          "'trainer.lr'?"),
+        ("model=transformer", "config group 'model' has no option 'transformer' (options: eea | "),
+    ],
+)  # fmt: skip
+def test_composition_errors_end_the_cli_in_one_line(tmp_path, monkeypatch, capsys, override,
+                                                    message):  # fmt: skip
+    """An unknown key or group option: the real CLI entry point (`memo.cli.run`), in process
+    (it fails while composing, before any run or logging starts)."""
+    monkeypatch.setattr(sys, "argv", ["run.py", *TINY, override])
+    monkeypatch.setattr(cli, "_owned", [])
+    monkeypatch.setenv(cli.FULL_ERROR, "unset again below")
+    monkeypatch.delenv(cli.FULL_ERROR)  # undone in reverse: the variable ends as it began
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        cli.run()
+    assert stop.value.code == 2
+    stderr = capsys.readouterr().err
+    assert stderr.startswith("error: " + message) and stderr.count("\n") == 1, stderr
