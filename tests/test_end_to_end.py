@@ -1,86 +1,86 @@
-"""Every model through the real CLI, and training on exported real-format files."""
+"""Every model trains (in process: the same `run_experiment` as `python run.py`; the CLI itself
+is test_cli's), and training on exported real-format files."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, TINY, compose_config, read_metrics, run_cli, single_run_dir
+from conftest import TINY, compose_config, read_metrics, run_in_process
 from data_fixtures import component
 
+from memo.data.export import main as export_main
 from memo.data.files import load_files_corpus
 from memo.data.synthetic import build_corpus
+from memo.errors import MemoError
 
 
 @pytest.mark.parametrize("model", ["eea", "rnn_ef", "rnn_lf", "mult"])
-def test_each_model_trains_from_the_cli(tmp_path, model):
-    run_cli([f"model={model}", *TINY], tmp_path)
-    metrics = read_metrics(single_run_dir(tmp_path))
-    assert metrics["model"] == model and metrics["epochs_run"] == 2
+def test_each_model_trains(tmp_path, model):
+    # One epoch: test_golden trains each model for two at this size, to exact numbers.
+    metrics = run_in_process(tmp_path, [f"model={model}", *TINY, "trainer.epochs=1"])
+    assert metrics == read_metrics(tmp_path / "run")
+    assert metrics["model"] == model and metrics["epochs_run"] == 1
     assert 0 <= metrics["test"]["wa/avg"] <= 1
 
 
 @pytest.mark.parametrize("model", ["eea", "rnn_lf"])
-def test_zero_shot_on_iemocap_scores_the_extra_emotion(tmp_path, model):
+def test_zero_shot_on_iemocap_scores_the_extra_emotion(tmp_path, capsys, model):
     args = ["dataset=iemocap", "dataset.scale=0.1", f"model={model}", "regime=zsl",
             "regime.emotion=frustrated", *TINY[1:]]  # fmt: skip
-    result = run_cli(args, tmp_path)
-    metrics = read_metrics(single_run_dir(tmp_path))
+    metrics = run_in_process(tmp_path, args)
     assert metrics["seen_emotions"] == ["neutral", "happy", "sad", "angry"]
     assert (
         metrics["test_emotions"][-1] == "frustrated" and metrics["target_emotion"] == "frustrated"
     )
     assert {"acc/target", "acc/avg_seen", "auc/target"} <= set(metrics["test"])
-    assert "frustrated (unseen)" in result.stdout
+    assert "frustrated (unseen)" in capsys.readouterr().out  # the printed table
 
 
-def export(dataset: str, data_dir, scale: float) -> None:
+def export(dataset: str, data_dir: Path, scale: float, monkeypatch) -> None:
+    """`python -m memo.data.export` (its main, in process) into `data_dir`; its built-in corpus
+    cache (.cache/memo, relative) under the test's working directory."""
+    monkeypatch.chdir(data_dir.parent)
     folder = data_dir / ("cmu-mosei" if dataset == "mosei" else "iemocap")
-    command = [sys.executable, "-m", "memo.data.export", "--dataset", dataset, "--out",
-               str(folder), "--scale", str(scale)]  # fmt: skip
-    subprocess.run(command, check=True, cwd=ROOT, capture_output=True)
+    export_main(["--dataset", dataset, "--out", str(folder), "--scale", str(scale)])
 
 
 @pytest.mark.parametrize(("dataset", "scale"), [("mosei", 0.02), ("iemocap", 0.1)])
-def test_training_on_exported_real_format_files(tmp_path, dataset, scale):
-    export(dataset, tmp_path / "data", scale)
+def test_training_on_exported_real_format_files(tmp_path, monkeypatch, logs, dataset, scale):
+    export(dataset, tmp_path / "data", scale, monkeypatch)
     args = [f"dataset={dataset}", "dataset.source=files", f"dataset.scale={scale}", *TINY[1:],
             f"paths.data_dir={tmp_path / 'data'}"]  # fmt: skip
-    result = run_cli(args, tmp_path)
-    metrics = read_metrics(single_run_dir(tmp_path))
+    metrics = run_in_process(tmp_path, args)
     assert metrics["data_source"] == "files"
     files = metrics["data_files"]  # the exact files, traceable by size and content hash
     assert files and all(Path(p).is_file() for p in files)
     for path, print_ in files.items():
         assert Path(path).stat().st_size == print_["size"] and len(print_["sha256"]) == 64
     assert str(tmp_path / "data") in metrics["data_description"]
-    assert "real" in result.stderr and "files" in result.stderr
+    assert "real" in logs.text and "files" in logs.text
 
 
-def test_auto_prefers_complete_files_and_says_why_it_does_not(tmp_path):
-    run_cli([*TINY, "trainer.epochs=1"], tmp_path)
-    assert read_metrics(single_run_dir(tmp_path))["data_source"] == "synthetic"
-    export("mosei", tmp_path / "data", 0.02)
-    result = run_cli([*TINY, "trainer.epochs=1", f"paths.output_dir={tmp_path / 'second'}"],
-                     tmp_path)  # fmt: skip
-    (run_dir,) = [p.parent for p in (tmp_path / "second").glob("*/*/metrics.json")]
-    assert read_metrics(run_dir)["data_source"] == "files"
+def test_auto_prefers_complete_files_and_says_why_it_does_not(tmp_path, monkeypatch, logs):
+    monkeypatch.chdir(tmp_path)  # the default paths.data_dir, `data`, is relative to it
+    one_epoch = [*TINY, "trainer.epochs=1"]
+    first = run_in_process(tmp_path, one_epoch, tmp_path / "first")
+    assert first["data_source"] == "synthetic"
+    export("mosei", tmp_path / "data", 0.02, monkeypatch)
+    assert run_in_process(tmp_path, one_epoch, tmp_path / "second")["data_source"] == "files"
     (tmp_path / "data" / "cmu-mosei" / "ey_test.h5").unlink()
-    result = run_cli([*TINY, "trainer.epochs=1", f"paths.output_dir={tmp_path / 'third'}"],
-                     tmp_path)  # fmt: skip
-    assert "because 1 of the real files are missing" in result.stderr
-    failed = run_cli([*TINY, "dataset.source=files"], tmp_path, check=False)
-    assert failed.returncode == 2 and "ey_test.h5" in failed.stderr
+    logs.clear()
+    assert run_in_process(tmp_path, one_epoch, tmp_path / "third")["data_source"] == "synthetic"
+    assert "because 1 of the real files are missing" in logs.text
+    with pytest.raises(MemoError, match="ey_test.h5"):
+        run_in_process(tmp_path, [*TINY, "dataset.source=files"], tmp_path / "fourth")
 
 
 @pytest.mark.parametrize("dataset", ["mosei", "iemocap"])
-def test_files_and_built_in_paths_give_identical_tensors(tmp_path, dataset):
+def test_files_and_built_in_paths_give_identical_tensors(tmp_path, monkeypatch, dataset):
     cfg = compose_config([f"dataset={dataset}", "dataset.scale=0.02",
                           f"paths.data_dir={tmp_path / 'data'}"])  # fmt: skip
-    export(dataset, tmp_path / "data", 0.02)
+    export(dataset, tmp_path / "data", 0.02, monkeypatch)
     built = build_corpus(component(cfg.dataset), tmp_path / "cache")
     loaded = load_files_corpus(component(cfg.dataset), tmp_path / "cache")
     for name, split in built.splits.items():
