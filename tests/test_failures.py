@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, compose_config, read_metrics, run_cli, single_run_dir
+from conftest import TINY, compose_config, read_metrics, run_in_process
 from omegaconf import OmegaConf
 
+from memo.callbacks import OutputDirCheck
 from memo.data.regimes import Full, ZeroShot, apply_regime
 from memo.data.split import Corpus, Split
 from memo.errors import MemoError
@@ -90,31 +92,31 @@ def test_checkpoints_are_loaded_as_data_not_code(tmp_path):
         load_checkpoint(path)
 
 
-def test_eval_with_a_corrupt_checkpoint_via_the_cli(tmp_path):
+def test_eval_with_a_corrupt_checkpoint(tmp_path):
+    """What the CLI prints after `error: ` (test_cli: a MemoError ends it in one line, exit 2)."""
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"\x80\x02garbage")
-    result = run_cli([*TINY, "mode=eval", f"ckpt={bad}"], tmp_path, check=False)
-    assert result.returncode == 2
-    assert f"checkpoint {bad} is corrupt or not a memo checkpoint" in result.stderr
-    assert "Traceback" not in result.stderr
+    message = f"checkpoint {bad} is corrupt or not a memo checkpoint"
+    with pytest.raises(MemoError, match=re.escape(message)) as error:
+        run_in_process(tmp_path, [*TINY, "mode=eval", f"ckpt={bad}"])
+    assert "\n" not in str(error.value)
 
 
-def test_eval_with_a_checkpoint_for_other_data_says_what_differs(tmp_path):
-    run_cli([*TINY, "trainer.epochs=1"], tmp_path)
-    ckpt = single_run_dir(tmp_path) / "checkpoints" / "best.pt"
+def test_eval_with_a_checkpoint_for_other_data_says_what_differs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default paths.data_dir, `data`, is relative to it
+    run_in_process(tmp_path, [*TINY, "trainer.epochs=1"], tmp_path / "trained")
+    ckpt = tmp_path / "trained" / "checkpoints" / "best.pt"
     other = ["dataset=iemocap", "dataset.scale=0.1", "mode=eval", f"ckpt={ckpt}"]
-    result = run_cli([*other, f"paths.output_dir={tmp_path / 'e'}"], tmp_path, check=False)
     # Same sizes (both built-in corpora) and vectors: evaluation works across datasets...
-    assert result.returncode == 0, result.stderr
+    assert run_in_process(tmp_path, other, tmp_path / "e")["mode"] == "eval"
     # ...but a different emotion-vector size is refused with what differs.
     words = ["anger", "disgust", "fear", "happy", "sad", "surprise"]
     vectors = {word: [0.1] * 300 for word in words}
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "glove.emotions.840B.300d.pt").write_bytes(pickle.dumps(vectors))
-    result = run_cli(["mode=eval", f"ckpt={ckpt}", "embeddings=file", "dataset.source=synthetic",
-                      f"paths.output_dir={tmp_path / 'f'}"], tmp_path, check=False)  # fmt: skip
-    assert result.returncode == 2
-    assert "emotion_dim: checkpoint has 50, this run has 300" in result.stderr
+    evaluate = ["mode=eval", f"ckpt={ckpt}", "embeddings=file", "dataset.source=synthetic"]
+    with pytest.raises(MemoError, match="emotion_dim: checkpoint has 50, this run has 300"):
+        run_in_process(tmp_path, evaluate, tmp_path / "f")
 
 
 def test_empty_split_or_no_emotion_left_is_refused():
@@ -129,21 +131,25 @@ def test_empty_split_or_no_emotion_left_is_refused():
         apply_regime(single, ZeroShot(name="zsl", emotion="a"))
 
 
-def test_output_directory_not_writable(tmp_path):
+def test_output_directory_not_writable(tmp_path, capsys):
+    """The Hydra callback that checks the run folder before the run starts (config.yaml's
+    hydra.callbacks.output_dir_check), called as Hydra calls it for `hydra.run.dir=...`."""
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    result = run_cli([*TINY, f"hydra.run.dir={blocker / 'run'}"], tmp_path, check=False)
-    assert result.returncode == 2
-    assert f"output directory {blocker / 'run'}" in result.stderr
-    assert "cannot be written" in result.stderr and "Traceback" not in result.stderr
+    hydra = OmegaConf.create({"hydra": {"run": {"dir": str(blocker / "run")}}})
+    with pytest.raises(SystemExit) as stop:
+        OutputDirCheck().on_run_start(hydra)
+    assert stop.value.code == 2
+    stderr = capsys.readouterr().err
+    assert f"output directory {blocker / 'run'}" in stderr
+    assert "cannot be written" in stderr and "Traceback" not in stderr
 
 
-def test_an_emotion_with_no_positives_gives_nan_and_a_warning_not_a_crash(tmp_path):
+def test_an_emotion_with_no_positives_gives_nan_and_a_warning_not_a_crash(tmp_path, capsys):
     # The built-in MOSEI corpus at this scale has too few fear samples in valid for 0.001.
-    result = run_cli(["dataset.scale=0.004", "trainer.epochs=1", "trainer.progress=false"],
-                     tmp_path)  # fmt: skip
-    metrics = read_metrics(single_run_dir(tmp_path))
+    with pytest.warns(RuntimeWarning, match="has no positive labels"):
+        run_in_process(tmp_path, ["dataset.scale=0.004", "trainer.epochs=1"])
+    metrics = read_metrics(tmp_path / "run")  # NaN is written as null
     missing = [k for k, v in metrics["test"].items() if v is None]
     assert missing, "expected at least one emotion without positives at this tiny scale"
-    assert "has no positive labels" in result.stderr
-    assert "n/a" in result.stdout
+    assert "n/a" in capsys.readouterr().out
