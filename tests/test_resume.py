@@ -1,4 +1,7 @@
-"""Reliability: kill and resume, clean stop on signals, skip finished runs, determinism."""
+"""Reliability: kill and resume, clean stop on signals, skip finished runs, determinism.
+
+A killed or signalled run, and the determinism across processes, need real processes; what
+happens after (resuming, skipping, refusing) runs in process."""
 
 from __future__ import annotations
 
@@ -8,7 +11,16 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CLI_ENV, assert_one_value_per_step, cli_command, read_metrics, run_cli
+from conftest import (
+    CLI_ENV,
+    assert_one_value_per_step,
+    cli_command,
+    read_metrics,
+    run_cli,
+    run_in_process,
+)
+
+from memo.errors import MemoError
 
 ARGS = [
     "dataset.scale=0.03",
@@ -40,7 +52,7 @@ def uninterrupted(tmp_path_factory) -> dict:
     return read_metrics(tmp_path / "run")
 
 
-def test_sigkill_mid_epoch_then_resume_gives_identical_metrics(tmp_path, uninterrupted):
+def test_sigkill_mid_epoch_then_resume_gives_identical_metrics(tmp_path, uninterrupted, logs):
     run_dir = tmp_path / "run"
     process = start(tmp_path, run_dir)
     wait_for(run_dir / "checkpoints" / "last.pt", process)
@@ -48,8 +60,8 @@ def test_sigkill_mid_epoch_then_resume_gives_identical_metrics(tmp_path, uninter
     process.wait()
     assert not (run_dir / "metrics.json").exists()
 
-    result = run_cli([*ARGS, f"hydra.run.dir={run_dir}"], tmp_path)
-    assert "resumed after epoch" in result.stderr
+    run_in_process(tmp_path, ARGS, run_dir)  # one torch thread, as in the killed process
+    assert "resumed after epoch" in logs.text
     assert_one_value_per_step(run_dir, epochs=5)
     resumed = read_metrics(run_dir)
     assert resumed["test"] == uninterrupted["test"]  # bit-for-bit, not approximately
@@ -68,17 +80,18 @@ def test_sigterm_stops_cleanly_and_resume_true_finds_the_run(tmp_path, uninterru
     assert "Traceback" not in stderr
 
     # Same command plus resume=true, in a new run directory: continues the first one.
+    # (A CLI run: resume=true looks for a run of the same command-line overrides.)
     result = run_cli([*ARGS, "resume=true"], tmp_path)
     assert "resuming the run in" in result.stderr
     assert read_metrics(outputs / "day" / "first")["test"] == uninterrupted["test"]
 
 
-def test_a_finished_run_is_not_trained_again(tmp_path):
+def test_a_finished_run_is_not_trained_again(tmp_path, logs):
     run_dir = tmp_path / "run"
-    run_cli([*ARGS[:1], "trainer.epochs=1", f"hydra.run.dir={run_dir}"], tmp_path)
+    run_in_process(tmp_path, [*ARGS[:1], "trainer.epochs=1"], run_dir)
     stamp = (run_dir / "metrics.json").stat().st_mtime_ns
-    result = run_cli([*ARGS[:1], "trainer.epochs=1", f"hydra.run.dir={run_dir}"], tmp_path)
-    assert "already holds a finished run" in result.stderr
+    run_in_process(tmp_path, [*ARGS[:1], "trainer.epochs=1"], run_dir)
+    assert "already holds a finished run" in logs.text
     assert (run_dir / "metrics.json").stat().st_mtime_ns == stamp
 
 
@@ -89,14 +102,12 @@ def test_two_processes_give_bit_identical_metrics(tmp_path, uninterrupted):
 
 def test_resuming_with_another_model_says_what_differs(tmp_path):
     run_dir = tmp_path / "run"
-    run_cli([*ARGS[:1], "trainer.epochs=1", "model.modalities=ta", f"hydra.run.dir={run_dir}"],
-            tmp_path)  # fmt: skip
+    run_in_process(tmp_path, [*ARGS[:1], "trainer.epochs=1", "model.modalities=ta"], run_dir)
     (run_dir / "metrics.json").unlink()  # make it look unfinished
-    result = run_cli([*ARGS[:1], "trainer.epochs=2", f"hydra.run.dir={run_dir}"], tmp_path,
-                     check=False)  # fmt: skip
-    assert result.returncode == 2
-    assert "model.modalities: 'ta' -> 'tav'" in result.stderr
-    assert "trainer.epochs: 1 -> 2" in result.stderr and "resume=false" in result.stderr
+    with pytest.raises(MemoError) as error:  # the CLI prints it after `error: `, exit 2
+        run_in_process(tmp_path, [*ARGS[:1], "trainer.epochs=2"], run_dir)
+    assert "model.modalities: 'ta' -> 'tav'" in str(error.value)
+    assert "trainer.epochs: 1 -> 2" in str(error.value) and "resume=false" in str(error.value)
 
 
 def test_ctrl_c_outside_training_is_a_clean_message(tmp_path):
