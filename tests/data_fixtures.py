@@ -11,6 +11,7 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
 from memo import CONFIG_DIR
@@ -26,10 +27,11 @@ STEPS = 20
 
 def dataset_config(dataset: str, folder: Path, **overrides: object) -> Dataset:
     """The component of conf/dataset/<dataset>.yaml reading from `folder`, with `overrides`."""
-    cfg = OmegaConf.load(CONF / "dataset" / f"{dataset}.yaml")
-    cfg.dir = str(folder)
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):  # no torch import:
+        chosen = [f"dataset={dataset}", f"dataset.dir={folder}"]  # tests time this module
+        cfg = compose(config_name="config", overrides=chosen).dataset
     for key, value in overrides.items():
-        OmegaConf.update(cfg, key, value)
+        OmegaConf.update(cfg, key, value, force_add=True)
     return component(cfg)
 
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import hydra
 import pytest
 import torch
-from omegaconf import OmegaConf
+from conftest import compose_config
 
-from memo import CONFIG_DIR
 from memo.errors import MemoError
 from memo.models.base import EmotionModel
 from memo.models.mult import MulT
@@ -24,12 +23,12 @@ SMALL = {
 }
 ALL_SUBSETS = ["t", "a", "v", "ta", "tv", "av", "tav"]
 MULTI_SUBSETS = ["ta", "tv", "av", "tav"]
-CONF_DIR = CONFIG_DIR / "model"
 
 
 def build(name: str, modalities: str = "tav", **overrides: object) -> EmotionModel:
-    cls, kwargs = SMALL[name]
-    return cls(**{**BOUND, "modalities": modalities, **kwargs, **overrides})
+    """conf/model/<name>.yaml's model, made small by SMALL's sizes and `overrides`."""
+    factory = hydra.utils.instantiate(compose_config([f"model={name}"]).model)
+    return factory(**{**BOUND, "modalities": modalities, **SMALL[name][1], **overrides})
 
 
 def batch(
@@ -175,7 +174,7 @@ def test_adapt_refuses_wrong_trained_count() -> None:
 
 @pytest.mark.parametrize(("name", "cls"), [(n, c) for n, (c, _) in SMALL.items()])
 def test_config_instantiates(name: str, cls: type) -> None:
-    factory = hydra.utils.instantiate(OmegaConf.load(CONF_DIR / f"{name}.yaml"))
+    factory = hydra.utils.instantiate(compose_config([f"model={name}"]).model)
     model = factory(text_dim=300, audio_dim=74, vision_dim=35, num_emotions=6, emotion_dim=300)
     assert isinstance(model, cls)
     assert model.modalities == "tav"

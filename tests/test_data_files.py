@@ -168,7 +168,7 @@ def test_a_target_that_is_not_a_dataset_is_one_line(tmp_path, target, message):
 
 
 def test_unknown_dataset_key_is_refused(tmp_path):
-    with pytest.raises(MemoError, match="unexpected keyword argument 'colour'"):
+    with pytest.raises(MemoError, match="'dataset.colour' is not a setting of dataset=mosei"):
         dataset_config("mosei", tmp_path, colour="red")
 
 
