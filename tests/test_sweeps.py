@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import statistics
 import subprocess
-import sys
-from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, read_metrics, run_cli
+from conftest import CLI_ENV, ROOT, cli_command, read_metrics, run_cli
 from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from memo.errors import MemoError
+from memo.report.__main__ import main as report_main
 from memo.sweep import torch_threads
 
 TINY = ["dataset.scale=0.03", "trainer.epochs=1", "trainer.progress=false", "regime=zsl"]
@@ -41,10 +41,12 @@ def status(job_dir: Path) -> dict:
     return json.loads((job_dir / "status.json").read_text())
 
 
-def report(*args: str) -> subprocess.CompletedProcess:
-    """`python -m memo.report args` in a subprocess."""
-    command = [sys.executable, "-m", "memo.report", *args]
-    return subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+def report(capsys, *args: str) -> subprocess.CompletedProcess:
+    """`python -m memo.report args`, its main in process: exit code, stdout and stderr."""
+    capsys.readouterr()  # what came before
+    code = report_main(list(args))
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["memo.report", *args], code, out, err)
 
 
 def hparams(sweep: Path) -> dict[str, dict]:
@@ -133,13 +135,13 @@ def test_a_failing_job_is_recorded_and_fails_the_sweep_at_the_end(failing_sweep)
     assert "`1/status.json`" in markdown
 
 
-def test_report_recreates_the_summary_from_the_run_directories(failing_sweep, tmp_path):
+def test_report_recreates_the_summary_from_the_run_directories(failing_sweep, tmp_path, capsys):
     _, sweep = failing_sweep
     copy = shutil.copytree(sweep, tmp_path / "sweep")
     for name in ("summary.md", "summary.csv", "summary.tex", "manifest.csv", "plot_wa.png"):
         (copy / name).unlink()
 
-    result = report(str(copy))
+    result = report(capsys, str(copy))
     assert result.returncode == 0, result.stderr
     for name in ("summary.md", "summary.csv", "summary.tex", "manifest.csv"):
         assert (copy / name).read_text() == (sweep / name).read_text(), name
@@ -151,7 +153,7 @@ def test_report_recreates_the_summary_from_the_run_directories(failing_sweep, tm
     # An incomplete sweep: job 0 lost its metrics (killed), job 1 never started.
     (copy / "0" / "metrics.json").unlink()
     shutil.rmtree(copy / "1")
-    result = report(str(copy), "--no-plots")
+    result = report(capsys, str(copy), "--no-plots")
     assert result.returncode == 0, result.stderr
     assert "incomplete: 2 of 2 jobs have no results" in result.stderr
     assert "- job 0 (`regime.emotion=fear`): incomplete: no metrics.json" in result.stdout
@@ -162,21 +164,29 @@ def test_report_recreates_the_summary_from_the_run_directories(failing_sweep, tm
     ]
 
 
-def test_report_of_nothing_says_so(tmp_path):
-    result = report(str(tmp_path))
+def test_report_of_nothing_says_so(tmp_path, capsys):
+    result = report(capsys, str(tmp_path))
     assert result.returncode == 2
     assert f"error: no runs or sweeps under {tmp_path}" in result.stderr
 
 
 def test_parallel_launcher_runs_jobs_at_once(tmp_path):
-    run_cli(["hydra/launcher=parallel", *TINY, "regime.emotion=fear,sad", MULTIRUN], tmp_path)
+    """Both jobs wait at their start for each other (tests/sweep_rendezvous.py): they get past
+    it only if they run at the same time, whatever the machine's load (no clock comparison)."""
+    rendezvous = ["+hydra.callbacks.rendezvous._target_=sweep_rendezvous.Rendezvous",
+                  "+hydra.callbacks.rendezvous.jobs=2"]  # fmt: skip
+    args = ["hydra/launcher=parallel", *TINY, "regime.emotion=fear,sad", *rendezvous, MULTIRUN]
+    tests = os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")])
+    env = {**CLI_ENV, "PYTHONPATH": tests}
+    result = subprocess.run(cli_command(args, tmp_path), capture_output=True, text=True,
+                            cwd=tmp_path, env=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-4000:]
     sweep = sweep_dir(tmp_path)
     jobs = [status(sweep / str(n)) for n in range(2)]
     assert [job["status"] for job in jobs] == ["completed", "completed"]
     assert jobs[0]["pid"] != jobs[1]["pid"]  # two worker processes ...
-    starts = [datetime.fromisoformat(job["started"]) for job in jobs]
-    ends = [datetime.fromisoformat(job["ended"]) for job in jobs]
-    assert max(starts) < min(ends)  # ... running at the same time
+    assert sorted(p.name for p in sweep.glob("met-*")) == ["met-0", "met-1"]  # ... at once
+    assert not list(sweep.glob("alone-*"))
     # n_jobs=2: each job gets half the cores as torch threads.
     assert [job["torch_threads"] for job in jobs] == [torch_threads(None, {"n_jobs": 2})] * 2
     assert [row["n"] for row in read_csv(sweep / "summary.csv")] == ["1", "1"]
