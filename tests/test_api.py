@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -12,6 +10,7 @@ from omegaconf import OmegaConf
 
 import memo
 from memo.errors import MemoError
+from memo.report.__main__ import main as report_main
 from memo.training.checkpoints import load_checkpoint, save_checkpoint
 
 TINY = ["dataset.scale=0.03", "trainer.epochs=2", "dataset.source=synthetic",
@@ -43,11 +42,12 @@ def test_train_returns_metrics_run_dir_and_the_best_model(trained, workdir):
     assert OmegaConf.load(trained.run_dir / ".hydra" / "config.yaml").model.modalities == "ta"
 
 
-def test_api_runs_are_read_by_the_report(trained):
-    command = [sys.executable, "-m", "memo.report", str(trained.run_dir), "--no-plots"]
-    result = subprocess.run(command, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert "model.modalities=ta" in result.stdout and "damaged" not in result.stdout
+def test_api_runs_are_read_by_the_report(trained, capsys):
+    """`python -m memo.report <run dir> --no-plots` (its main, in process)."""
+    capsys.readouterr()
+    assert report_main([str(trained.run_dir), "--no-plots"]) == 0
+    out, err = capsys.readouterr()
+    assert "model.modalities=ta" in out and "damaged" not in out + err
 
 
 def test_evaluate_reproduces_the_test_metrics(trained, tmp_path):

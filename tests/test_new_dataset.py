@@ -1,13 +1,12 @@
 """A dataset and a metric added entirely outside memo/ (tests/toy_dataset.py and
-tests/configs/dataset/toy.yaml) run end to end through run.py, zero-shot included."""
+tests/configs/dataset/toy.yaml) run end to end, zero-shot included: composed with the extra
+config folder on hydra.searchpath, as `python run.py hydra.searchpath=[...]` composes it, and
+run in process (tests/, where toy_dataset.py lives, is on the test process's sys.path)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-
 import numpy as np
-from conftest import CLI_ENV, ROOT, cli_command, compose_config, read_metrics, single_run_dir
+from conftest import ROOT, compose_config, read_metrics, run_in_process
 from data_fixtures import component
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -17,7 +16,7 @@ TESTS = ROOT / "tests"
 SEARCH_PATH = f"hydra.searchpath=[file://{TESTS / 'configs'}]"
 
 
-def test_a_dataset_defined_outside_memo_trains_zero_shot_from_the_cli(tmp_path):
+def test_a_dataset_defined_outside_memo_trains_zero_shot(tmp_path, capsys):
     cfg = compose_config([SEARCH_PATH, "dataset=toy"])
     toy = component(cfg.dataset)
     built = build_corpus(toy, tmp_path / "cache")  # its built-in corpus, shaped by its class
@@ -31,13 +30,9 @@ def test_a_dataset_defined_outside_memo_trains_zero_shot_from_the_cli(tmp_path):
     data = f"paths.data_dir={tmp_path / 'data'}"
     args = [SEARCH_PATH, "dataset=toy", "dataset.source=files", data, "regime=zsl",
             "regime.emotion=0", "trainer.epochs=2", "trainer.progress=false"]  # fmt: skip
-    env = {**CLI_ENV, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
-    result = subprocess.run(
-        cli_command(args, tmp_path), capture_output=True, text=True, cwd=tmp_path, env=env
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-
-    run_dir = single_run_dir(tmp_path)
+    run_dir = tmp_path / "run"
+    run_in_process(tmp_path, args, run_dir)
+    table = capsys.readouterr().out
     metrics = read_metrics(run_dir)
     assert (metrics["dataset"], metrics["data_source"]) == ("toy", "files")
     assert metrics["target_emotion"] == "anger"  # index 0 of the toy's emotion_index
@@ -48,7 +43,7 @@ def test_a_dataset_defined_outside_memo_trains_zero_shot_from_the_cli(tmp_path):
     assert {"recall/anger", "recall/target", "recall/avg_seen", "auc/target"} <= set(test)
     assert "wa/avg" not in test and "exact" not in test
     assert 0 <= test["recall/avg"] <= 1 and np.isfinite(test["auc/target"])
-    assert "anger (unseen)" in result.stdout and "Rec" in result.stdout  # the results table
+    assert "anger (unseen)" in table and "Rec" in table  # the results table
     events = EventAccumulator(str(run_dir / "tb"))
     events.Reload()
     assert {"valid/recall/avg", "test/recall/anger"} <= set(events.Tags()["scalars"])
