@@ -12,10 +12,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from memo import CONFIG_DIR
+from memo import composition
+from memo.composition import composition_error
 from memo.errors import MemoError
 from memo.experiment import run_experiment
 from memo.models.base import EmotionModel
@@ -33,9 +35,12 @@ class Result:
 
 
 def compose_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
-    """The run config `python run.py *overrides` would compose (Hydra's compose API)."""
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
+    """The run config `python run.py *overrides` would compose; an unknown key or option, or
+    an override Hydra cannot parse, is a one-line MemoError as on the command line."""
+    try:
+        return composition.compose_config(overrides)
+    except (HydraException, OmegaConfBaseException) as error:
+        raise MemoError(composition_error(error, overrides)) from None
 
 
 def _new_run_dir(cfg: DictConfig) -> Path:

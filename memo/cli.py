@@ -3,24 +3,21 @@ a clone; Hydra over the configs shipped in this package (memo/conf)."""
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import HydraException, MissingConfigException
+from hydra.errors import HydraException
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
+from memo.composition import composition_error
 from memo.errors import MemoError
-from memo.schema import unknown_key
 
 RESUME_HINT = "run the same command with resume=true to continue from the last finished epoch"
 # Set by `run` so that Hydra raises a composition error to it (one line, see
@@ -79,48 +76,6 @@ _owned: list[bool] = []  # holds True while `run` has set FULL_ERROR (not the us
 
 def _owns_full_error() -> bool:
     return bool(_owned) and os.environ.get(FULL_ERROR) == "1"
-
-
-def _config_keys(overrides: list[str], key: str) -> list[str] | None:
-    """The keys of the node that would hold `key` when `overrides` (less sweeps and the one
-    setting `key`) are composed; None if that config cannot be composed either."""
-    parent = key.rpartition(".")[0]
-    try:
-        kept = [
-            o.input_line
-            for o in OverridesParser.create().parse_overrides(overrides)
-            if not o.is_sweep_override() and o.key_or_group != key
-        ]
-        with hydra.initialize_config_dir(config_dir=str(Path(__file__).parent / "conf"),
-                                         version_base="1.3"):  # fmt: skip
-            cfg = hydra.compose(config_name="config", overrides=kept)
-        node = OmegaConf.select(cfg, parent) if parent else cfg
-    except (HydraException, OmegaConfBaseException):
-        return None
-    return [str(k) for k in node] if isinstance(node, DictConfig) else None
-
-
-def composition_error(error: Exception, overrides: list[str]) -> str:
-    """A composition error in one line: an unknown key or group option with the closest
-    known one, else the first line of Hydra's message."""
-    cause = error.__cause__
-    key = getattr(cause, "full_key", None)
-    if key and "not in struct" in str(cause):
-        known = _config_keys(overrides, key)
-        if known is not None:
-            what = key.rpartition(".")[0] or "the config"
-            return str(unknown_key(key, known, what))
-    if isinstance(error, MissingConfigException):
-        found = re.search(r"Could not find '(.+)/([^/']+)'", str(error))
-        options = re.findall(r"^\t(\S+)$", str(error), flags=re.MULTILINE)
-        if found and options:
-            group, option = found.groups()
-            close = difflib.get_close_matches(option, options, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            return f"config group '{group}' has no option '{option}'{hint} (options: " + (
-                " | ".join(options) + ")"
-            )
-    return " ".join(str(error).split("\n")[0].split())
 
 
 def run() -> None:

@@ -14,7 +14,8 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from memo.api import CONFIG_DIR, compose_config
+from memo import CONFIG_DIR
+from memo.api import compose_config
 from memo.experiment import run_experiment
 
 ROOT = Path(__file__).resolve().parents[1]

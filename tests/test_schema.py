@@ -180,3 +180,12 @@ def test_the_cli_prints_a_bad_value_as_one_line_before_loading_data(tmp_path) ->
         "error: config key 'trainer.threshold': got 2; allowed: a number in (0, 1)"
     )
     assert not (out / "metrics.json").exists() and not (out / "checkpoints").exists()
+
+
+def test_the_python_api_reports_a_bad_override_in_one_line() -> None:
+    from memo.api import compose_config
+
+    with pytest.raises(
+        MemoError, match=r"^config key 'model\.dropuot' is not a setting of model; "
+    ):
+        compose_config(["model.dropuot=0.1"])
