@@ -5,14 +5,13 @@ keeps its behaviour."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
-from conftest import CLI_ENV, ROOT, compose_config
+from conftest import compose_config
 
+from memo.bench.cli import main as bench_main
 from memo.data.split import Split
 from memo.errors import MemoError
 from memo.training.checkpoints import CheckpointWriter, load_checkpoint
@@ -28,15 +27,15 @@ RESULT_KEYS = {
 BENCH_PHASES = {*PHASES, "test", "test_metrics", "checkpoint_write_wait", "epoch"}
 
 
-def test_benchmark_smoke(tmp_path):
+def test_benchmark_smoke(tmp_path, capsys):
+    """`python -m memo.bench ...`: its main in process; each measurement runs in a worker
+    process of its own, as always."""
     out = tmp_path / "bench.json"
-    command = [
-        sys.executable, "-m", "memo.bench", "--scale", "0.01", "--epochs", "2", "--models",
-        "eea", "--precisions", "fp32", "--threads", "1", "--warmup-batches", "1",
-        "--out", str(out),
-    ]  # fmt: skip
-    done = subprocess.run(command, cwd=ROOT, env=CLI_ENV, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-3000:]
+    bench_main([
+        "--scale", "0.01", "--epochs", "2", "--models", "eea", "--precisions", "fp32",
+        "--threads", "1", "--warmup-batches", "1", "--out", str(out),
+    ])  # fmt: skip
+    printed = capsys.readouterr().out
     report = json.loads(out.read_text())
     assert {"command", "machine", "settings", "results", "bf16_speedup", "targets"} <= set(report)
     assert {"device", "torch", "cores", "OMP_NUM_THREADS"} <= set(report["machine"])
@@ -49,7 +48,7 @@ def test_benchmark_smoke(tmp_path):
     assert row["epoch_s"] > 0 and row["floor_s"] > 0 and row["overhead"] > 0
     assert row["overhead_cpu"] > 0
     assert row["peak_rss_mb"] > 0 and row["peak_gpu_mb"] is None
-    assert "| eea | fp32 |" in done.stdout  # the printed table
+    assert "| eea | fp32 |" in printed  # the printed table
 
 
 def tiny_split(n: int = 40) -> Split:
