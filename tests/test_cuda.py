@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, compose_config, read_metrics, run_cli, single_run_dir
+from conftest import TINY, compose_config, read_metrics, run_in_process
 from hydra.utils import instantiate
 
 from memo.data.split import Split
@@ -112,8 +112,9 @@ def test_device_split_is_resident(tmp_path):
     assert data.text.is_cuda and data.labels.is_cuda and data.text.dtype == torch.float32
 
 
-def test_cli_run_on_cuda(tmp_path):
-    run_cli([*TINY, "trainer.device=cuda"], tmp_path)
-    metrics = read_metrics(single_run_dir(tmp_path))
+def test_a_run_on_cuda(tmp_path):
+    """A whole run (in process; the CLI around it is test_cli's) on the GPU."""
+    run_in_process(tmp_path, [*TINY, "trainer.device=cuda"])
+    metrics = read_metrics(tmp_path / "run")
     assert metrics["device"].startswith("cuda")
     assert np.isfinite(metrics["test"]["wa/avg"])
