@@ -1,4 +1,5 @@
-"""Small fixture files in the real releases' formats (data-formats.md), written from raw arrays.
+"""Small fixture files in the real releases' formats (docs/data-formats.md), written from raw
+arrays.
 
 The writers take plain arrays so tests can damage them first; they do not use memo's own
 exporter, so the readers are checked against the formats, not against memo's writer.

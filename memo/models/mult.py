@@ -1,4 +1,5 @@
-"""Multimodal Transformer baseline (MulT, Tsai et al. ACL 2019), method.md Baselines; docs/mult.md.
+"""Multimodal Transformer baseline (MulT, Tsai et al. ACL 2019): docs/method.md, Baselines;
+docs/mult.md.
 
 Each used modality is projected to a common size by a temporal convolution; every target
 modality attends to each other modality through a crossmodal transformer; per target those

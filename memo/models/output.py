@@ -18,7 +18,8 @@ class OutputLayerModel(EmotionModel):
     """Base of EF-LSTM, LF-LSTM and MulT: a fused feature vector goes through `self.output`.
 
     Unlike EEA these models cannot score an unseen emotion from its word vector; for zero-shot
-    evaluation `adapt_emotions` gives them an untrained row for it (method.md, Baselines).
+    evaluation `adapt_emotions` gives them an untrained row for it (docs/method.md,
+    Baselines).
     """
 
     output: nn.Linear

@@ -1,4 +1,5 @@
-"""Recurrent baselines: early fusion (EF-LSTM) and late fusion (LF-LSTM), method.md Baselines."""
+"""Recurrent baselines: early fusion (EF-LSTM) and late fusion (LF-LSTM); docs/method.md,
+Baselines."""
 
 from __future__ import annotations
 
