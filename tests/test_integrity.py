@@ -9,7 +9,6 @@ import os
 import stat
 
 import pytest
-import torch
 from conftest import assert_one_value_per_step, compose_config, read_metrics, run_in_process
 from data_fixtures import component
 
@@ -119,8 +118,10 @@ def test_a_second_process_in_a_run_directory_is_refused(tmp_path):
 # 4. mode=eval records what the checkpoint holds; checkpoints never name code.
 
 
-@pytest.fixture
-def rnn_lf_checkpoint(tmp_path):
+@pytest.fixture(scope="module")
+def rnn_lf_checkpoint(tmp_path_factory):
+    """One trained checkpoint for the module; the tests only read it (and change copies)."""
+    tmp_path = tmp_path_factory.mktemp("rnn_lf")
     args = [*TINY, "model=rnn_lf", "model.modalities=ta", "regime=zsl", "regime.emotion=fear"]
     run_in_process(tmp_path, args, tmp_path / "train")
     return tmp_path / "train" / "checkpoints" / "best.pt"
@@ -159,8 +160,7 @@ def test_a_checkpoint_naming_code_is_refused(tmp_path, rnn_lf_checkpoint, change
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    tmp_path = tmp_path_factory.mktemp("reference")
-    torch.set_num_threads(1)
+    tmp_path = tmp_path_factory.mktemp("reference")  # one torch thread: conftest.py
     return run_in_process(tmp_path, [*TINY, "trainer.epochs=3", "trainer.early_stop=100"])
 
 
