@@ -27,6 +27,7 @@ RESULT_KEYS = {
 BENCH_PHASES = {*PHASES, "test", "test_metrics", "checkpoint_write_wait", "epoch"}
 
 
+@pytest.mark.slow
 def test_benchmark_smoke(tmp_path, capsys):
     """`python -m memo.bench ...`: its main in process; each measurement runs in a worker
     process of its own, as always."""

@@ -24,6 +24,7 @@ def events(run_dir) -> EventAccumulator:
     return accumulator
 
 
+@pytest.mark.slow
 def test_mosei_run_leaves_a_complete_run_directory(tmp_path):
     result = run_cli(TINY, tmp_path)
     run_dir = single_run_dir(tmp_path)

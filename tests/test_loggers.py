@@ -50,6 +50,7 @@ def mlflow_runs(tmp_path: Path):
     return client, client.search_runs([experiment.experiment_id])
 
 
+@pytest.mark.slow
 def test_mlflow_gets_scalars_config_tags_and_final_metrics(tmp_path):
     pytest.importorskip("mlflow", reason="the mlflow extra is not installed")
     metrics = run_in_process(tmp_path, [*TINY, "logger=[tensorboard,mlflow]"])
@@ -66,6 +67,7 @@ def test_mlflow_gets_scalars_config_tags_and_final_metrics(tmp_path):
     assert (tmp_path / "run" / "tb").is_dir()  # both loggers
 
 
+@pytest.mark.slow
 def test_a_killed_and_resumed_run_leaves_one_mlflow_run_with_one_value_per_step(
     tmp_path, monkeypatch
 ):

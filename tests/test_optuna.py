@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import optuna
+import pytest
 import yaml
 from conftest import CLI_ENV, cli_command, read_metrics, run_cli
 from optuna.trial import FrozenTrial, TrialState
@@ -51,6 +52,7 @@ def kill_after_two_trials(sweep: Path, tmp_path: Path) -> None:
         process.wait()
 
 
+@pytest.mark.slow
 def test_a_killed_search_resumes_and_writes_the_best_config(tmp_path):
     sweep = tmp_path / "sweep"
     kill_after_two_trials(sweep, tmp_path)
@@ -85,6 +87,7 @@ def test_a_killed_search_resumes_and_writes_the_best_config(tmp_path):
     assert "4 jobs: 4 completed." in (sweep / "summary.md").read_text()
 
 
+@pytest.mark.slow
 def test_failed_trials_do_not_stop_the_search(tmp_path):
     sweep = tmp_path / "sweep"
     # Every trial asks for an emotion MOSEI does not have: a MemoError in each job.

@@ -52,6 +52,7 @@ def uninterrupted(tmp_path_factory) -> dict:
     return read_metrics(tmp_path / "run")
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_gives_identical_metrics(tmp_path, uninterrupted, logs):
     run_dir = tmp_path / "run"
     process = start(tmp_path, run_dir)
@@ -69,6 +70,7 @@ def test_sigkill_mid_epoch_then_resume_gives_identical_metrics(tmp_path, uninter
     assert resumed["epochs_run"] == uninterrupted["epochs_run"] == 5
 
 
+@pytest.mark.slow
 def test_sigterm_stops_cleanly_and_resume_true_finds_the_run(tmp_path, uninterrupted):
     outputs = tmp_path / "outputs"
     process = start(tmp_path, outputs / "day" / "first")
@@ -95,6 +97,7 @@ def test_a_finished_run_is_not_trained_again(tmp_path, logs):
     assert (run_dir / "metrics.json").stat().st_mtime_ns == stamp
 
 
+@pytest.mark.slow
 def test_two_processes_give_bit_identical_metrics(tmp_path, uninterrupted):
     run_cli([*ARGS, f"hydra.run.dir={tmp_path / 'again'}"], tmp_path)
     assert read_metrics(tmp_path / "again")["test"] == uninterrupted["test"]
@@ -110,6 +113,7 @@ def test_resuming_with_another_model_says_what_differs(tmp_path):
     assert "trainer.epochs: 1 -> 2" in str(error.value) and "resume=false" in str(error.value)
 
 
+@pytest.mark.slow
 def test_ctrl_c_outside_training_is_a_clean_message(tmp_path):
     process = start(tmp_path, tmp_path / "run", "trainer.epochs=1")
     assert "data:" in process.stderr.readline()  # past start-up imports, in the run itself

@@ -36,6 +36,7 @@ def status(job_dir: Path) -> dict:
     return json.loads((job_dir / "status.json").read_text())
 
 
+@pytest.mark.slow
 def test_a_sweep_runs_on_slurm_and_a_rerun_finishes_a_cancelled_one(jobcomp_log, tmp_path):
     sweep, name = tmp_path / "sweep", f"memo-test-{uuid.uuid4().hex[:8]}"
     args = ["-m", "hydra/launcher=slurm", "seed=0,1", *TINY, f"hydra.sweep.dir={sweep}",
@@ -73,6 +74,7 @@ def test_a_sweep_runs_on_slurm_and_a_rerun_finishes_a_cancelled_one(jobcomp_log,
     assert sorted(states) == ["CANCELLED", "COMPLETED", "COMPLETED", "COMPLETED"]
 
 
+@pytest.mark.slow
 def test_a_request_no_node_can_run_is_refused_before_submitting(jobcomp_log, tmp_path):
     sinfo = subprocess.run(["sinfo", "--noheader", "--format=%c"], capture_output=True, text=True)
     cpus = max(int(n.rstrip("+")) for n in sinfo.stdout.split())

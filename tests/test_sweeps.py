@@ -61,6 +61,7 @@ def hparams(sweep: Path) -> dict[str, dict]:
     return found
 
 
+@pytest.mark.slow
 def test_sweep_runs_every_job_and_summarises_over_seeds(tmp_path):
     run_cli([*TINY, "regime.emotion=fear,sad", "seed=0,1", MULTIRUN], tmp_path)
     sweep = sweep_dir(tmp_path)
@@ -109,6 +110,7 @@ def failing_sweep(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
     return result, sweep_dir(tmp_path)
 
 
+@pytest.mark.slow
 def test_a_failing_job_is_recorded_and_fails_the_sweep_at_the_end(failing_sweep):
     result, sweep = failing_sweep
     assert result.returncode != 0
@@ -135,6 +137,7 @@ def test_a_failing_job_is_recorded_and_fails_the_sweep_at_the_end(failing_sweep)
     assert "`1/status.json`" in markdown
 
 
+@pytest.mark.slow
 def test_report_recreates_the_summary_from_the_run_directories(failing_sweep, tmp_path, capsys):
     _, sweep = failing_sweep
     copy = shutil.copytree(sweep, tmp_path / "sweep")
@@ -170,6 +173,7 @@ def test_report_of_nothing_says_so(tmp_path, capsys):
     assert f"error: no runs or sweeps under {tmp_path}" in result.stderr
 
 
+@pytest.mark.slow
 def test_parallel_launcher_runs_jobs_at_once(tmp_path):
     """Both jobs wait at their start for each other (tests/sweep_rendezvous.py): they get past
     it only if they run at the same time, whatever the machine's load (no clock comparison)."""
@@ -210,6 +214,7 @@ def test_torch_threads_rejects_nonsense():
         torch_threads(0, None)
 
 
+@pytest.mark.slow
 def test_a_sweep_rerun_with_other_values_never_relabels_finished_jobs(tmp_path):
     sweep = tmp_path / "sweep"
     run_cli([MULTIRUN, *TINY, "regime.emotion=anger", f"hydra.sweep.dir={sweep}"], tmp_path)

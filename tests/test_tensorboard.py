@@ -55,6 +55,7 @@ def sweep(tmp_path_factory) -> list[EventAccumulator]:
     return [events(folder / str(job) / "tb") for job in range(len(EMOTIONS))]
 
 
+@pytest.mark.slow
 def test_hparams_are_the_swept_keys_and_the_key_settings(sweep):
     for run, emotion in zip(sweep, EMOTIONS, strict=True):
         hparams = start_info(run)
@@ -69,6 +70,7 @@ def test_hparams_are_the_swept_keys_and_the_key_settings(sweep):
         assert hparams["data_source"] == "synthetic"
 
 
+@pytest.mark.slow
 def test_swept_keys_are_ticked_and_headline_metrics_come_first(sweep):
     for run in sweep:
         shown = experiment(run)
@@ -84,6 +86,7 @@ def test_swept_keys_are_ticked_and_headline_metrics_come_first(sweep):
         assert not [tag for tag in scalars if tag.startswith("hparam/")]
 
 
+@pytest.mark.slow
 def test_custom_scalars_config_text_pr_curves_and_projector(sweep):
     for job, (run, emotion) in enumerate(zip(sweep, EMOTIONS, strict=True)):
         layout = layout_pb2.Layout.FromString(

@@ -44,6 +44,7 @@ def installed(tmp_path_factory) -> Path:
     return env
 
 
+@pytest.mark.slow
 def test_the_wheel_trains_sweeps_and_reports_outside_the_clone(installed, tmp_path):
     python, memo = installed / "bin" / "python", installed / "bin" / "memo"
     where = run([str(python), "-c", "import memo; print(memo.__file__)"], tmp_path).stdout
