@@ -16,7 +16,9 @@ from conftest import ROOT
 TINY = ["dataset.scale=0.03", "trainer.epochs=1", "trainer.progress=false"]
 
 
-CLEAN_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # nothing from the clone
+# Nothing from the clone; one OpenMP thread, as every CLI test process gets (conftest.CLI_ENV):
+# on a busy machine, threads that wait for each other make this test take minutes.
+CLEAN_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"OMP_NUM_THREADS": "1"}
 
 
 def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
