@@ -1,9 +1,14 @@
-"""What a run sets up around training: random seeds, the device, a clean stop on signals."""
+"""What a run sets up around training: random seeds, the device, the allocator, a clean stop
+on signals."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import os
 import random
 import signal
+import sys
 import threading
 from typing import Any
 
@@ -22,6 +27,40 @@ def resolve_device(name: str) -> torch.device:
     if name not in ("cpu", "cuda"):
         raise config_error("trainer.device", name, "auto | cpu | cuda")
     return torch.device(name)
+
+
+# glibc malloc settings for training (mallopt parameter numbers from <malloc.h>). With glibc's
+# defaults, tensors of a few MB (activations, gradients, optimiser temporaries) are carved from
+# the top of the heap and, once freed, the heap is trimmed back to the kernel; the next batch
+# grows it again and faults every page in anew. A default run did this for ~2.6 GB per epoch
+# (5-6 million minor page faults, 10% of its CPU time in the kernel). Keeping freed memory
+# (no trimming below 1 GiB of free top) and serving blocks up to 32 MiB (glibc's maximum) from
+# the heap removes that churn; the peak memory is what the run needed anyway. Numerics are
+# unaffected (torch aligns every tensor to 64 bytes whatever the allocator returns).
+MALLOC_SETTINGS = {
+    "MALLOC_TRIM_THRESHOLD_": (-1, 1 << 30),  # M_TRIM_THRESHOLD
+    "MALLOC_TOP_PAD_": (-2, 64 << 20),  # M_TOP_PAD: grow the heap 64 MiB at a time
+    "MALLOC_MMAP_THRESHOLD_": (-3, 32 << 20),  # M_MMAP_THRESHOLD
+}
+
+
+def tune_allocator() -> dict[str, int]:
+    """Apply `MALLOC_SETTINGS` with glibc's `mallopt` (Linux with glibc only; a setting the
+    user gave as its `MALLOC_*_` environment variable is left as given). Idempotent; returns
+    what was set, by environment-variable name (empty where nothing was)."""
+    if not sys.platform.startswith("linux"):
+        return {}
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return {}
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    applied = {}
+    for name, (parameter, value) in MALLOC_SETTINGS.items():
+        if name not in os.environ and mallopt(parameter, value) == 1:
+            applied[name] = value
+    return applied
 
 
 def seed_everything(seed: int) -> None:

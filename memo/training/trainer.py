@@ -32,7 +32,7 @@ from memo.models.base import EmotionModel
 from memo.training.batches import Batch, DeviceSplit
 from memo.training.checkpoints import CheckpointWriter, load_checkpoint
 from memo.training.metrics import evaluate
-from memo.training.runtime import Interrupted, StopOnSignal
+from memo.training.runtime import Interrupted, StopOnSignal, tune_allocator
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +176,9 @@ class Trainer:
         self.clip_grad_norm = None if clip is None else float(clip)
         self.on_phase = on_phase
         self.checkpoints = CheckpointWriter()
+        # Keep freed memory for the next batch instead of returning it to the kernel (glibc):
+        # no page-fault churn per batch; see runtime.MALLOC_SETTINGS.
+        log.debug("allocator settings: %s", tune_allocator() or "unchanged")
         # Optional torch.compile of the forward pass (`trainer.compile`, off by default: it
         # did not help these models on CPU; see the README's Performance section).
         # The compiled module shares the model's parameters; state dicts are unaffected.
