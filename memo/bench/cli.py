@@ -21,7 +21,10 @@ started as `python run.py` is (memo/bench/startup.py): the default config (the s
 target) and MOSEI-layout files of random data (embeddings=file), each cold (empty data
 cache) and --startup-runs times warm; --scaling times epochs at several dataset sizes and
 sequence lengths; --parity trains EEA on the built-in corpus in fp32 and bf16 with the same
-seed and compares test metrics. Each measurement runs in its own process. Results: a table
+seed and compares test metrics; --precision-grid times fp32 against bf16 side by side in one
+process per model, text size (--grid-text-dims: 50 is the built-in corpus's, 300 the paper's)
+and batch size (--grid-batch-sizes); --text-dim sets the random data's text size for the
+main grid too. Each measurement runs in its own process. Results: a table
 on stdout and JSON (--out).
 """
 
@@ -37,14 +40,20 @@ from typing import Any
 
 from memo.bench.machine import cores, describe
 from memo.bench.measure import measure
-from memo.bench.parity import compare_precisions, measure_parity
+from memo.bench.parity import (
+    compare_precisions,
+    format_precision_grid,
+    measure_parity,
+    measure_precision,
+    precision_grid,
+)
 from memo.bench.report import format_report, scaling_table, targets
 from memo.bench.startup import measure_startup
 from memo.bench.workers import spawn
 from memo.training.trainer import PRECISIONS
 
 MODELS = ("eea", "rnn_ef", "rnn_lf", "mult")
-WORKERS = {"bench": measure, "parity": measure_parity}
+WORKERS = {"bench": measure, "parity": measure_parity, "precision": measure_precision}
 
 
 def _worker(kind: str, spec_json: str, out: str) -> None:
@@ -63,7 +72,7 @@ def _specs(args: argparse.Namespace, device: str) -> tuple[list[dict], list[dict
     base = {"device": device, "threads": args.threads, "batch_size": args.batch_size,
             "epochs": args.epochs, "warmup_batches": args.warmup_batches,
             "warmup_epochs": warmup_epochs, "compile": args.compile,
-            "floor": not args.no_floor}  # fmt: skip
+            "floor": not args.no_floor, "text_dim": args.text_dim}  # fmt: skip
     main = []
     both = set(PRECISIONS) <= set(args.precisions)
     if not args.skip_main:
@@ -149,11 +158,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--parity", action="store_true",
                         help="also train EEA on the built-in corpus in fp32 and bf16")  # fmt: skip
     parser.add_argument("--parity-seed", type=int, default=0)
+    parser.add_argument("--text-dim", type=int, default=300,
+                        help="text feature and emotion vector size of the random data (default "
+                        "300, the paper's GloVe; 50 is the built-in corpus's)")  # fmt: skip
+    parser.add_argument("--precision-grid", action="store_true",
+                        help="also fp32 against bf16 side by side in one process per model, "
+                        "text size and batch size (training and evaluation samples/s)")  # fmt: skip
+    parser.add_argument("--grid-text-dims", type=_floats, default=[50, 300],
+                        help="text sizes of --precision-grid (default 50,300)")  # fmt: skip
+    parser.add_argument("--grid-batch-sizes", type=_floats, default=[64, 256],
+                        help="batch sizes of --precision-grid (default 64,256)")  # fmt: skip
+    parser.add_argument("--grid-pairs", type=int, default=5,
+                        help="fp32/bf16 pairs per grid point (median; default 5)")  # fmt: skip
+    parser.add_argument("--grid-train-samples", type=int, default=1280,
+                        help="training samples per grid pass (default 1280)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("outputs/bench.json"),
                         help="JSON results (default outputs/bench.json)")  # fmt: skip
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.scaling_seq_lens = [int(t) for t in args.scaling_seq_lens]
+    args.grid_text_dims = [int(d) for d in args.grid_text_dims]
+    args.grid_batch_sizes = [int(b) for b in args.grid_batch_sizes]
     if args.epochs < 1 or args.threads < 1 or args.scale <= 0:
         parser.error("--epochs and --threads must be positive, --scale above 0")
     return args
@@ -215,8 +240,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     if args.parity:
         print("measuring bf16 parity ...", file=sys.stderr, flush=True)
         report["parity"] = compare_precisions(args.parity_seed, device, args.threads)
+    if args.precision_grid:
+        print("measuring fp32 against bf16 side by side ...", file=sys.stderr, flush=True)
+        report["precision_grid"] = precision_grid(args, device)
     report["targets"] = targets(report)
     _write(args.out, report)
     print(format_report(report))
+    if report.get("precision_grid"):
+        print("\nfp32 against bf16 (samples/s, medians of alternating pairs in one process)")
+        print(format_precision_grid(report["precision_grid"]))
     print(f"\nJSON written to {args.out}", file=sys.stderr)
     return report

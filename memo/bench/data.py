@@ -24,13 +24,21 @@ def sizes(scale: float) -> dict[str, int]:
     return {split: max(8, round(n * scale)) for split, n in MOSEI_SIZES.items()}
 
 
-def random_splits(scale: float, seq_len: int, seed: int = 0) -> dict[str, Split]:
+def dims(text_dim: int = DIMS["text"]) -> dict[str, int]:
+    """Feature sizes with `text_dim`-d text (300: the paper's GloVe; 50: the built-in corpus)."""
+    return {**DIMS, "text": text_dim}
+
+
+def random_splits(
+    scale: float, seq_len: int, seed: int = 0, text_dim: int = DIMS["text"]
+) -> dict[str, Split]:
     """Train/valid/test `Split`s of random MOSEI-shaped features and multi-label labels."""
     rng = np.random.default_rng(seed)
     splits = {}
     for name, n in sizes(scale).items():
         features = {
-            m: rng.standard_normal((n, seq_len, d), dtype=np.float32) for m, d in DIMS.items()
+            m: rng.standard_normal((n, seq_len, d), dtype=np.float32)
+            for m, d in dims(text_dim).items()
         }
         labels = (rng.random((n, len(EMOTIONS))) < np.array(LABEL_RATES)).astype(np.float32)
         labels[0], labels[1] = 1.0, 0.0  # every emotion has a positive and a negative

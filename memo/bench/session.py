@@ -15,7 +15,7 @@ import torch
 from omegaconf import OmegaConf, open_dict
 
 from memo.api import compose_config
-from memo.bench.data import DIMS, EMOTION_DIM, EMOTIONS, random_splits
+from memo.bench.data import EMOTION_DIM, EMOTIONS, dims, random_splits
 from memo.bench.machine import sync
 from memo.bench.stats import median
 from memo.models.factory import build_model
@@ -51,11 +51,15 @@ class Session:
         self.spec = spec
         self.device = resolve_device(spec["device"])
         seed_everything(0)
+        # --text-dim: text features and emotion vectors of that size, as GloVe gives both
+        # (300 in the paper, 50 for the built-in corpus); EEA's text hidden size follows it
+        text_dim = int(spec.get("text_dim", EMOTION_DIM))
         cfg = compose_config(
             [
                 "experiment=paper_mosei",
                 f"model={spec['model']}",
                 "embeddings=file",
+                f"embeddings.dim={text_dim}",
                 f"trainer.precision={spec['precision']}",
                 f"trainer.device={self.device.type}",
                 f"trainer.batch_size={spec['batch_size']}",
@@ -66,9 +70,9 @@ class Session:
         )
         with open_dict(cfg.trainer):
             cfg.trainer.compile = bool(spec["compile"])
-        self.splits = random_splits(spec["scale"], spec["seq_len"])
-        model = build_model(cfg.model, DIMS, len(EMOTIONS), EMOTION_DIM)
-        table = torch.randn(len(EMOTIONS), EMOTION_DIM, generator=torch.Generator().manual_seed(1))
+        self.splits = random_splits(spec["scale"], spec["seq_len"], text_dim=text_dim)
+        model = build_model(cfg.model, dims(text_dim), len(EMOTIONS), text_dim)
+        table = torch.randn(len(EMOTIONS), text_dim, generator=torch.Generator().manual_seed(1))
         table = table.to(self.device)
         row = {e: k for k, e in enumerate(EMOTIONS)}
 
@@ -83,8 +87,8 @@ class Session:
         meta = {
             "model_config": OmegaConf.to_container(cfg.model, resolve=True),
             "dataset": "mosei",
-            "dims": DIMS,
-            "emotion_dim": EMOTION_DIM,
+            "dims": dims(text_dim),
+            "emotion_dim": text_dim,
         }
         self.phases = PhaseClock()
         self.trainer = Trainer(
