@@ -25,11 +25,25 @@ def jobcomp_log() -> Path:
     """The running cluster's job-completion log; skips the test where no cluster runs."""
     if shutil.which("sinfo") is None:
         pytest.skip("SLURM is not installed: scripts/slurm-local.sh start installs and starts it")
+    if not _running("slurmctld"):  # else sinfo (in `status`) waits ~10 s for a controller
+        pytest.skip("no SLURM cluster (no slurmctld runs here): scripts/slurm-local.sh start")
     status = subprocess.run([SCRIPT, "status"], capture_output=True, text=True)
     if status.returncode != 0:
         pytest.skip(f"no SLURM cluster ({status.stdout.strip()}): scripts/slurm-local.sh start")
     config = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True).stdout
     return Path(re.search(r"^JobCompLoc\s*=\s*(\S+)", config, re.M).group(1))
+
+
+def _running(name: str) -> bool:
+    """Whether a process called `name` runs on this machine (the one-node cluster's controller
+    runs here)."""
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == name:
+                return True
+        except OSError:  # the process ended meanwhile
+            continue
+    return False
 
 
 def status(job_dir: Path) -> dict:
