@@ -47,8 +47,9 @@ def wait_for(path: Path, process: subprocess.Popen, timeout: float = 120) -> Non
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> dict:
+    """The reference run, in the test process (one torch thread, as the CLI processes get)."""
     tmp_path = tmp_path_factory.mktemp("reference")
-    run_cli([*ARGS, f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    run_in_process(tmp_path, ARGS, tmp_path / "run")
     return read_metrics(tmp_path / "run")
 
 
@@ -99,6 +100,7 @@ def test_a_finished_run_is_not_trained_again(tmp_path, logs):
 
 @pytest.mark.slow
 def test_two_processes_give_bit_identical_metrics(tmp_path, uninterrupted):
+    """The reference ran in the test process; the same run in a CLI process gives the same bits."""
     run_cli([*ARGS, f"hydra.run.dir={tmp_path / 'again'}"], tmp_path)
     assert read_metrics(tmp_path / "again")["test"] == uninterrupted["test"]
 
