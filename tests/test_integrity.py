@@ -22,7 +22,8 @@ from memo.run_config import RUN_ONLY_KEYS, effective_config, is_run_only
 from memo.run_lock import RunLock
 from memo.training.checkpoints import load_checkpoint, save_checkpoint
 
-TINY = ["dataset.scale=0.03", "trainer.epochs=2", "dataset.source=synthetic"]
+# Half the size most tests use: these tests are about run bookkeeping, not what is learnt.
+TINY = ["dataset.scale=0.015", "trainer.epochs=2", "dataset.source=synthetic"]
 
 
 class SimulatedKill(BaseException):
@@ -85,7 +86,7 @@ def test_a_finished_run_with_other_settings_is_refused_naming_each_key(tmp_path)
 def test_resume_with_other_settings_is_refused_and_run_only_keys_may_differ(tmp_path):
     run_in_process(tmp_path, TINY)
     (tmp_path / "run" / "metrics.json").unlink()  # as if killed before the end
-    with pytest.raises(MemoError, match=r"dataset.scale: 0.03 -> 0.04"):
+    with pytest.raises(MemoError, match=r"dataset.scale: 0.015 -> 0.04"):
         run_in_process(tmp_path, [*TINY[1:], "dataset.scale=0.04"])
     moved = [*TINY, f"paths.output_dir={tmp_path / 'elsewhere'}", "trainer.threads=1"]
     assert run_in_process(tmp_path, moved)["epochs_run"] == 2
