@@ -5,6 +5,7 @@ keeps its behaviour."""
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -148,3 +149,15 @@ def test_startup_probe_times_run_py_to_its_first_step_without_loading_tensorboar
     assert probe["cpu_s"] > 0
     # start-up stays light: TensorBoard waits for the first write, h5py for an HDF5 file
     assert not {"tensorboard", "torch.utils.tensorboard", "h5py"} & set(probe["loaded_before_step"])
+
+
+def test_the_allocator_is_tuned_except_where_the_user_set_it(monkeypatch) -> None:
+    """glibc keeps freed heap for the next batch (no page faults per batch); a MALLOC_*_
+    variable the user exported wins."""
+    from memo.training.runtime import MALLOC_SETTINGS, tune_allocator
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("mallopt is glibc's (Linux)")
+    assert tune_allocator() == {name: value for name, (_, value) in MALLOC_SETTINGS.items()}
+    monkeypatch.setenv("MALLOC_TOP_PAD_", "0")
+    assert "MALLOC_TOP_PAD_" not in tune_allocator()

@@ -4,7 +4,6 @@ on signals."""
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import random
 import signal
@@ -51,8 +50,7 @@ def tune_allocator() -> dict[str, int]:
     if not sys.platform.startswith("linux"):
         return {}
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(None).mallopt  # the process's own C library (no ldconfig search)
     except (OSError, AttributeError):  # not glibc (musl has no mallopt)
         return {}
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
