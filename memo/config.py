@@ -31,6 +31,7 @@ from memo.schema import (
     Schema,
     Seed,
 )
+from memo.training.trainer import Precision
 
 Component = dict[str, Any]  # a `_target_` group, checked against its class's own schema
 
@@ -51,7 +52,7 @@ class TrainerConfig:
     divergence_factor: Annotated[float, Range(1, low_open=True)] | None
     threshold: Annotated[float, Range(0, 1, low_open=True, high_open=True)]
     progress: Literal["auto", True, False]
-    precision: Literal["fp32", "bf16"]
+    precision: Precision
     compile: bool
     threads: PositiveInt | None
 
@@ -111,17 +112,22 @@ class RunConfig:
     logger: LoggerConfig | None
 
 
-COMPONENTS: dict[str, type] = {
-    "dataset": Dataset,
-    "regime": Regime,
-    "embeddings": WordVectors,
-}
+@dataclass(frozen=True)
+class Components:
+    """The components `validate` built while checking them, for the run to use as they are."""
+
+    dataset: Dataset
+    regime: Regime
+    embeddings: WordVectors
+
+
 BOUND = {"optimizer": ("params",), "scheduler": ("optimizer",)}  # passed by the trainer
 ONE_SOURCE = {"lr": "${trainer.lr}", "weight_decay": "${trainer.weight_decay}"}
 
 
-def validate(cfg: DictConfig) -> None:
-    """Check every key and value a run depends on before any data is loaded."""
+def validate(cfg: DictConfig) -> Components:
+    """Check every key and value a run depends on before any data is loaded; returns the
+    dataset, regime and word-vector components built on the way (each checks its own values)."""
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         group = missing[0].split(".")[0]
@@ -135,11 +141,15 @@ def validate(cfg: DictConfig) -> None:
     Schema.of_record(RunConfig, "the run config").check(values, "")
     if values["mode"] == "eval" and not values["ckpt"]:
         raise config_error("ckpt", values["ckpt"], "a checkpoint path (required with mode=eval)")
-    for key, kind in COMPONENTS.items():
-        build_component(cfg[key], key, kind)  # each component checks its own values too
+    components = Components(
+        dataset=build_component(cfg.dataset, "dataset", Dataset),
+        regime=build_component(cfg.regime, "regime", Regime),
+        embeddings=build_component(cfg.embeddings, "embeddings", WordVectors),
+    )
     model = check_component(values["model"], "model", EmotionModel, bound=DATA_BOUND)
     model.check_settings(values["model"])
     _check_optimization(cfg.trainer)
+    return components
 
 
 def _check_optimization(trainer: DictConfig) -> None:

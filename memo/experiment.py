@@ -14,12 +14,10 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from memo.config import validate
-from memo.data.components import build_component
-from memo.data.datasets.base import Dataset
+from memo.config import Components, validate
 from memo.data.embeddings import WordVectors, emotion_vectors
 from memo.data.fingerprint import fingerprint
-from memo.data.regimes import Regime, RegimeData, apply_regime
+from memo.data.regimes import RegimeData, apply_regime
 from memo.data.sources import load_corpus
 from memo.data.split import Corpus
 from memo.errors import MemoError
@@ -85,7 +83,7 @@ def run_experiment(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     continues from it (see `resume` in config.yaml); any other config is refused.
     """
     started = time.perf_counter()
-    validate(cfg)
+    components = validate(cfg)
     effective = effective_config(cfg)
     with ExitStack() as locks:
         locks.enter_context(RunLock(run_dir))
@@ -101,28 +99,28 @@ def run_experiment(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             if resumed_dir != run_dir:
                 locks.enter_context(RunLock(resumed_dir))
                 run_dir = resumed_dir
-        return _run(cfg, run_dir, effective, started)
+        return _run(cfg, components, run_dir, effective, started)
 
 
-def _run(cfg: DictConfig, run_dir: Path, effective: dict[str, Any], started: float):
-    """The run itself, in a locked run directory."""
+def _run(
+    cfg: DictConfig, parts: Components, run_dir: Path, effective: dict[str, Any], started: float
+):
+    """The run itself, in a locked run directory, with the components `validate` built."""
     for folder in (run_dir, run_dir / "checkpoints"):
         remove_temp_files(folder)  # left by a killed writer
     seed_everything(int(cfg.seed))
     device = resolve_device(str(cfg.trainer.device))
-    dataset = build_component(cfg.dataset, "dataset", Dataset)
-    regime = build_component(cfg.regime, "regime", Regime)
+    dataset = parts.dataset
     corpus = load_corpus(dataset, cfg.paths.cache_dir)
-    data = apply_regime(corpus, regime, dataset.emotion_index)
+    data = apply_regime(corpus, parts.regime, dataset.emotion_index)
     log.info(
         "%s: train %d / valid %d / test %d samples; trained on %s; tested on %s",
         corpus.description, len(data.train), len(data.valid), len(data.test),
         ",".join(data.seen), ",".join(data.test.emotions),
     )  # fmt: skip
     task = TaskSpec(tuple(dataset.metrics), dataset.whole_sample, dataset.selection)
-    source = build_component(cfg.embeddings, "embeddings", WordVectors)
     emotions = tuple(dict.fromkeys(data.seen + data.test.emotions))
-    vectors = VectorTable(source, dataset.words, emotions, device)
+    vectors = VectorTable(parts.embeddings, dataset.words, emotions, device)
     dims, emotion_dim = corpus.feature_dims(), int(cfg.embeddings.dim)
     meta = {
         "config": effective,

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -36,7 +36,8 @@ from memo.training.runtime import Interrupted, StopOnSignal, tune_allocator
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16}
+Precision = Literal["fp32", "bf16"]  # trainer.precision (the config schema uses this type)
+PRECISIONS: dict[Precision, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16}
 # Smallest evaluation batch per device type: on CPU larger batches are no faster (measured),
 # on a GPU fewer, larger batches mean fewer kernel launches.
 EVAL_BATCH = {"cuda": 2048}
