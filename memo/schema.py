@@ -1,5 +1,5 @@
 """Typed config schemas: a dataclass, TypedDict or constructor signature says which keys a config
-node has and what each may hold; `check_node` refuses anything else with one line that names the
+node has and what each may hold; `Schema.check` refuses anything else with one line that names the
 key and the allowed values, so a bad value ends before any data loads.
 
 Types are Python's: `int`, `float` (an int is accepted), `bool`, `str`, `None`, `Literal[...]`,
@@ -93,26 +93,21 @@ def _is_record(hint: Any) -> bool:
     return typing.is_typeddict(hint) or dataclasses.is_dataclass(hint)
 
 
-def _matches(value: Any, hint: Any, deep: bool = True) -> bool:
-    """Whether `value` has the type `hint` names (no bounds); `deep=False` looks only at the
-    outer container, not at its items."""
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether `value` has the type `hint` names, looking at a container, not its items (those
+    `check_value` checks one by one), and not at bounds."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if hint is Any:
         return True
     if origin is Annotated:
-        return _matches(value, args[0], deep)
+        return _matches(value, args[0])
     if origin is Literal:
         return any(type(value) is type(a) and value == a for a in args)
     if origin in (Union, types.UnionType):
-        return any(_matches(value, a, deep) for a in args)
+        return any(_matches(value, a) for a in args)
     if origin is list:
-        return isinstance(value, list) and (not deep or all(_matches(v, args[0]) for v in value))
-    if origin is dict:
-        items = value.items() if isinstance(value, dict) else ()
-        return isinstance(value, dict) and (
-            not deep or all(_matches(k, args[0]) and _matches(v, args[1]) for k, v in items)
-        )
-    if _is_record(hint):
+        return isinstance(value, list)
+    if origin is dict or _is_record(hint):
         return isinstance(value, dict)
     if hint is type(None):
         return value is None
@@ -134,11 +129,11 @@ def check_value(value: Any, hint: Any, key: str) -> None:
                 return check_value(value, branch, key)
             except MemoError:
                 pass
-        containers = [a for a in args if _matches(value, a, deep=False)]
+        containers = [a for a in args if _matches(value, a)]
         if len(containers) == 1 and isinstance(value, (list, dict)):
             check_value(value, containers[0], key)  # names the bad item
         raise config_error(key, value, describe(hint))
-    if not _matches(value, hint, deep=False):
+    if not _matches(value, hint):
         raise config_error(key, value, describe(hint))
     if origin is Annotated:
         check_value(value, args[0], key)
