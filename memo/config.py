@@ -16,7 +16,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from memo.data.components import build_component, check_component, component_class
+from memo.data.components import build_component, check_component
 from memo.data.datasets.base import Dataset
 from memo.data.embeddings import WordVectors
 from memo.data.regimes import Regime
@@ -175,11 +175,7 @@ def _check_optimization(trainer: DictConfig) -> None:
     for key, kind in kinds.items():
         node = trainer[key]
         values = OmegaConf.to_container(node, resolve=True)
-        cls = component_class(values, f"trainer.{key}", kind)
-        what = f"trainer.{key} ({values['_target_']})"
-        Schema.of_parameters(cls, what, bound=BOUND[key], typed=False).check(
-            values, f"trainer.{key}"
-        )
+        check_component(values, f"trainer.{key}", kind, bound=BOUND[key], typed=False)
         try:
             built.append(instantiate(node)(built[-1]))
         except (ValueError, TypeError) as error:

@@ -44,17 +44,22 @@ def component_class(
 
 
 def check_component(
-    values: Mapping[str, Any], key: str, kind: type[T], bound: Iterable[str] = ()
+    values: Mapping[str, Any],
+    key: str,
+    kind: type[T] | tuple[type, ...],
+    bound: Iterable[str] = (),
+    typed: bool = True,
 ) -> type[T]:
-    """Check config group `key` (plain values) against its class's schema: the dataclass
+    """Check config node `key` (plain values) against its class's schema: the dataclass
     fields of a dataclass component, else its constructor's parameters less `bound` (those
-    memo passes itself). Returns the class."""
+    memo passes itself; `typed=False`: names only, for foreign classes such as torch's).
+    Returns the class."""
     cls = component_class(values, key, kind)
     what = f"{key}={values.get('name') or cls.__name__} ({values['_target_']})"
     if dataclasses.is_dataclass(cls):
         schema = Schema.of_record(cls, what)
     else:
-        schema = Schema.of_parameters(cls, what, bound)
+        schema = Schema.of_parameters(cls, what, bound, typed)
     schema.check(values, key)
     return cls
 
