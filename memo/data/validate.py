@@ -1,8 +1,10 @@
-"""Checks and clean-up applied to every feature array, whatever its source."""
+"""Checks applied to every input file and feature array, whatever its source."""
 
 from __future__ import annotations
 
 import math
+import stat
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -13,6 +15,38 @@ if TYPE_CHECKING:
     import h5py
 
 BLOCK_BYTES = 64 * 2**20  # HDF5 datasets are converted in blocks of about this size
+NOT_REGULAR = {  # what a path holds when it is not a regular file, by stat's test
+    stat.S_ISDIR: "a directory, not a file",
+    stat.S_ISFIFO: "a named pipe (FIFO), not a regular file",
+    stat.S_ISCHR: "a character device, not a regular file",
+    stat.S_ISBLK: "a block device, not a regular file",
+    stat.S_ISSOCK: "a socket, not a regular file",
+}
+
+
+def file_problem(path: Path) -> str | None:
+    """Why `path` cannot be read as a data file (links followed), or None for a regular file.
+
+    A directory, pipe or device is refused before it is opened: opening a FIFO blocks until
+    a writer comes, and /dev/zero or /dev/urandom never end.
+    """
+    try:
+        mode = Path(path).stat().st_mode
+    except FileNotFoundError:
+        if Path(path).is_symlink():
+            return f"a broken symbolic link (to {Path(path).readlink()})"
+        return "no such file"
+    except OSError as err:  # a symlink loop, a file in place of a folder, no permission
+        return f"cannot be read ({err.strerror})"
+    return next((what for test, what in NOT_REGULAR.items() if test(mode)), None)
+
+
+def check_file(path: Path, where: str = "") -> Path:
+    """`path` if it is a regular file, else a MemoError `<where>: <path>: <problem>`."""
+    problem = file_problem(path)
+    if problem:
+        raise MemoError(f"{where}{': ' if where else ''}{path}: {problem}")
+    return Path(path)
 
 
 def clean_features(

@@ -20,9 +20,13 @@ import numpy as np
 from memo.data.cache import file_identity, remove_stale_temps, temp_sibling
 from memo.data.embeddings import WordVectors
 from memo.data.safe_pickle import safe_load
+from memo.data.validate import check_file
 from memo.errors import MemoError
 
 log = logging.getLogger(__name__)
+
+WORD_BYTES = 1 << 16  # a text file's line may hold a word of up to this many bytes ...
+VALUE_BYTES = 64  # ... and this many per value ("-1.2345678901234567e-123" is 24)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,6 +38,9 @@ class VectorFile(WordVectors):
     capitalize: bool  # look up "Anger" instead of "anger" (the authors' --cap)
     cache_dir: str  # words found in a text file are cached here
 
+    def __post_init__(self) -> None:
+        check_file(Path(self.path).absolute(), "config key 'embeddings.path'")  # before data
+
     def lookup(self, words: list[str]) -> np.ndarray:
         table = read_word_vectors(self, words)
         return np.stack([table[w] for w in words]).astype(np.float32)
@@ -44,9 +51,7 @@ def read_word_vectors(embeddings: VectorFile, words: list[str]) -> dict[str, np.
 
     With `embeddings.capitalize`, word.capitalize() is looked up instead (the authors' --cap).
     """
-    path = Path(embeddings.path)
-    if not path.is_file():
-        raise MemoError(f"config key 'embeddings.path': no such file {path.resolve()}")
+    path = check_file(Path(embeddings.path), "config key 'embeddings.path'")
     dim = int(embeddings.dim)
     lookup = {w: w.capitalize() if embeddings.capitalize else w for w in words}
     if _format(embeddings, path) == "pickle":
@@ -67,8 +72,8 @@ def _format(embeddings: VectorFile, path: Path) -> str:
 
 
 def _vector(value: object, word: str, dim: int, path: Path) -> np.ndarray:
-    """`value` as a float32 vector of size `dim`, its size checked before it is converted
-    (a pickled value can be a nested list that would expand to gigabytes)."""
+    """`value` as a finite float32 vector of size `dim`, its size checked before it is
+    converted (a pickled value can be a nested list that would expand to gigabytes)."""
     if isinstance(value, np.ndarray):
         size, numeric = value.shape, value.dtype.kind in "biuf"
     elif isinstance(value, (list, tuple)):
@@ -83,7 +88,21 @@ def _vector(value: object, word: str, dim: int, path: Path) -> np.ndarray:
         )
     if not numeric:
         raise MemoError(f"{path}: the vector of '{word}' is not numeric: {type(value)}")
-    return np.asarray(value, dtype=np.float32)
+    try:
+        with np.errstate(over="ignore"):
+            vector = np.asarray(value, dtype=np.float32)
+    except OverflowError:  # a Python int beyond float64
+        raise MemoError(
+            f"{path}: the vector of '{word}' holds an integer beyond float32's range; "
+            "expected finite numbers"
+        ) from None
+    bad = int(np.sum(~np.isfinite(vector)))
+    if bad:
+        raise MemoError(
+            f"{path}: the vector of '{word}' holds {bad} values that are NaN, infinite or "
+            "beyond float32's range; expected finite numbers"
+        )
+    return vector
 
 
 def _read_pickle(path: Path) -> dict:
@@ -122,14 +141,24 @@ def _cached_text(path: Path, words: list[str], dim: int, cache_dir: Path) -> dic
 
 
 def scan_text(path: Path, words: set[str], dim: int) -> dict[str, np.ndarray]:
-    """Stream a GloVe text file (`word v1 ... vdim` per line) and keep `words` only.
+    """Stream a GloVe text file (`word v1 ... vdim` per line) and keep `words` only; the first
+    occurrence of a word counts (glove.840B repeats a few).
 
-    A word may contain spaces (840B has a few), so a line is split from the right.
+    A word may contain spaces (840B has a few), so a line is split from the right. Lines are
+    read at most `WORD_BYTES + VALUE_BYTES * dim` bytes at a time: a file without line breaks
+    is refused, not read whole.
     """
     heads = {w.split(" ")[0].encode() for w in words}
     found: dict[str, np.ndarray] = {}
+    limit = WORD_BYTES + VALUE_BYTES * dim
+    number = 0
     with path.open("rb") as file:
-        for number, line in enumerate(file, start=1):
+        for number, line in enumerate(iter(lambda: file.readline(limit + 1), b""), start=1):
+            if len(line) > limit:
+                raise MemoError(
+                    f"{path} line {number}: longer than {limit} bytes (a word and {dim} values "
+                    "need far fewer); not a GloVe text file"
+                )
             if number == 1 and len(line.split()) - 1 != dim:
                 raise MemoError(
                     f"{path}: the first line holds {len(line.split()) - 1} values; expected "
@@ -142,7 +171,15 @@ def scan_text(path: Path, words: set[str], dim: int) -> dict[str, np.ndarray]:
             if word in words and word not in found:
                 if len(parts) != dim + 1:
                     raise MemoError(f"{path} line {number}: expected '{word}' and {dim} values")
-                found[word] = np.array([float(v) for v in parts[1:]], dtype=np.float32)
+                try:
+                    with np.errstate(over="ignore"):  # _vector reports values beyond float32
+                        found[word] = np.array([float(v) for v in parts[1:]], dtype=np.float32)
+                except ValueError:
+                    raise MemoError(
+                        f"{path} line {number}: the values of '{word}' are not all numbers"
+                    ) from None
                 if len(found) == len(words):
                     break
+    if number == 0:
+        raise MemoError(f"{path}: empty file; expected lines of a word and {dim} values")
     return found

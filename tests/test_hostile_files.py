@@ -1,0 +1,106 @@
+"""Broken or hostile input files beyond test_security.py's pickles and HDF5 limits: paths that
+are not regular files, text vector files without line breaks or with values that are not
+finite numbers. Each is one MemoError naming the file and what is wrong with it."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from memo import CONFIG_DIR
+from memo.data.components import build_component
+from memo.data.embeddings import WordVectors
+from memo.data.word_vectors import read_word_vectors
+from memo.errors import MemoError
+
+
+def not_a_file(kind: str, folder: Path) -> Path:
+    """A path of `kind` that is not a regular file."""
+    path = folder / f"{kind}.txt"
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "loop":
+        path.symlink_to(path)
+    elif kind == "broken link":
+        path.symlink_to(folder / "gone")
+    elif kind == "device":
+        return Path("/dev/zero")
+    return path
+
+
+NOT_A_FILE = {
+    "directory": "a directory, not a file",
+    "fifo": "a named pipe (FIFO), not a regular file",
+    "device": "/dev/zero: a character device, not a regular file",
+    "loop": "cannot be read (Too many levels of symbolic links)",
+    "broken link": "a broken symbolic link (to ",
+    "missing": "missing.txt: no such file",
+}
+
+
+def vector_file(path: Path, tmp_path: Path, **overrides: object) -> WordVectors:
+    """conf/embeddings/file.yaml reading 4-d vectors from `path`, built as a run builds it."""
+    cfg = OmegaConf.load(CONFIG_DIR / "embeddings" / "file.yaml")
+    cfg.path, cfg.dim, cfg.cache_dir = str(path), 4, str(tmp_path / "cache")
+    cfg.merge_with(overrides)
+    return build_component(cfg, "embeddings", WordVectors)
+
+
+@pytest.mark.parametrize("kind", NOT_A_FILE)
+def test_a_vector_path_that_is_not_a_regular_file_is_refused_with_the_config(tmp_path, kind):
+    """Refused when the config is checked, before any data loads, saying what the path is
+    (a FIFO would block the reader, /dev/zero never ends; all were 'no such file')."""
+    with pytest.raises(MemoError) as raised:
+        vector_file(not_a_file(kind, tmp_path), tmp_path, format="text")
+    assert str(raised.value).startswith("config key 'embeddings.path': ")
+    assert NOT_A_FILE[kind] in str(raised.value)
+
+
+def test_a_text_vector_file_without_line_breaks_is_refused_unread(tmp_path):
+    """Lines are read in bounded pieces: one endless line is not loaded whole."""
+    path = tmp_path / "glove.txt"
+    path.write_bytes(b"anger" + b" 1" * 4 + b"0" * 300_000)
+    with pytest.raises(MemoError) as raised:
+        read_word_vectors(vector_file(path, tmp_path), ["anger"])
+    assert str(raised.value) == (
+        f"{path} line 1: longer than 65792 bytes (a word and 4 values need far fewer); "
+        "not a GloVe text file"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "glove.txt: empty file; expected lines of a word and 4 values"),
+        (b"anger 1 2 3 x\n", "glove.txt line 1: the values of 'anger' are not all numbers"),
+        (b"the 1 2 3 4\nanger 1 nan 3 inf\n", "'anger' holds 2 values that are NaN, infinite"),
+        (b"anger 1 2 3 1e39\n", "'anger' holds 1 values that are NaN, infinite or beyond float32"),
+    ],
+)
+def test_text_vectors_must_be_finite_numbers(tmp_path, content, message):
+    path = tmp_path / "glove.txt"
+    path.write_bytes(content)
+    with pytest.raises(MemoError, match=message.replace("(", r"\(")):
+        read_word_vectors(vector_file(path, tmp_path), ["anger"])
+
+
+@pytest.mark.parametrize(
+    ("vector", "message"),
+    [
+        ([1.0, float("nan"), 3.0, 4.0], "holds 1 values that are NaN, infinite or beyond float32"),
+        ([1.0, 1e300, 3.0, 4.0], "holds 1 values that are NaN, infinite or beyond float32"),
+        ([1, 10**400, 3, 4], "holds an integer beyond float32's range"),
+    ],
+)
+def test_pickled_vectors_must_be_finite_numbers(tmp_path, vector, message):
+    """NaN and overflowing values were loaded as they were (NaN or inf emotion vectors)."""
+    path = tmp_path / "glove.emotions.840B.300d.pt"
+    path.write_bytes(pickle.dumps({"anger": vector}, protocol=2))
+    with pytest.raises(MemoError, match=f"the vector of 'anger' {message}"):
+        read_word_vectors(vector_file(path, tmp_path), ["anger"])
