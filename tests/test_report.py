@@ -55,6 +55,7 @@ def metrics(target: str, seed: int, source: str = "synthetic") -> dict:
         "test_emotions": EMOTIONS,
         "best_epoch": 1,
         "test": test,
+        "config": {"seed": seed, "regime.emotion": target},  # as in .hydra/config.yaml
     }
 
 
@@ -229,6 +230,15 @@ DAMAGES = {
         "metrics.json: 'test.wa/avg' is nan; expected a finite number or null",
     ),
     "emotions": (edit_metrics(test_emotions="fear"), "metrics.json: 'test_emotions' is 'fear'"),
+    "no config": (edit_metrics(config=None), "metrics.json: no 'config'"),
+    # Hydra rewrote .hydra/ at a later start in the job's folder that memo then refused (a re-run
+    # with other settings, a second process): the numbers are not the overrides' it now lists.
+    "relabelled": (
+        damage("seed: 5\nregime: {emotion: fear}\n", ".hydra/config.yaml"),
+        "metrics.json holds the results of other settings than .hydra/config.yaml (seed: 1 -> 5, "
+        "as metrics.json -> .hydra/config.yaml)",
+    ),
+    "config.yaml": (damage("[1", ".hydra/config.yaml"), ".hydra/config.yaml: not valid YAML"),
     "status.json": (damage("{", "status.json"), "status.json: not valid JSON"),
     "hydra.yaml": (damage("[1", ".hydra/hydra.yaml"), ".hydra/hydra.yaml: not valid YAML"),
     "hydra.yaml keys": (

@@ -12,10 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from memo.run_config import config_differences, effective_config
 
 METRICS_FILE = "metrics.json"
 STATUS_FILE = "status.json"  # written by memo.sweep for every sweep job
 HYDRA_FILE = ".hydra/hydra.yaml"  # written by Hydra into every run directory
+CONFIG_FILE = ".hydra/config.yaml"  # the composed config, written by Hydra at every start
 REQUIRED = object()  # `lookup` default: the key must be present
 
 
@@ -142,6 +147,7 @@ def read_metrics(run: Path) -> Result:
     test = get("test", lambda v: isinstance(v, dict) and len(v) > 0, "an object of metrics")
     for metric, value in test.items():
         check(value, METRICS_FILE, f"test.{metric}", is_score, "a finite number or null")
+    check_config(run, get("config", lambda v: isinstance(v, dict), "the run's effective config"))
     return Result(
         status=get("status", is_text, "a status such as 'completed'"),
         dataset=get("dataset", is_text, "a dataset name"),
@@ -153,6 +159,30 @@ def read_metrics(run: Path) -> Result:
         ),
         test={metric: None if value is None else float(value) for metric, value in test.items()},
     )
+
+
+def check_config(run: Path, recorded: dict[str, Any]) -> None:
+    """Refuse results whose effective config is not the one in `run/.hydra/config.yaml`.
+
+    Hydra rewrites `.hydra/` at every start in a run directory, before memo can refuse the
+    start (a re-run with other settings, a second process): the labels the report takes from
+    `.hydra/` would then name settings that did not produce these numbers."""
+    saved = parse(run, CONFIG_FILE, yaml.safe_load)
+    if not isinstance(saved, dict):
+        raise Damaged(f"{CONFIG_FILE}: expected a mapping, found {type(saved).__name__}")
+    try:
+        current = effective_config(OmegaConf.create(saved))
+    except OmegaConfBaseException as error:
+        raise Damaged(f"{CONFIG_FILE}: cannot be resolved ({_why(error)})") from None
+    differences = config_differences(recorded, current)
+    if differences:
+        shown = "; ".join(differences[:5]) + ("; ..." if len(differences) > 5 else "")
+        raise Damaged(
+            f"{METRICS_FILE} holds the results of other settings than {CONFIG_FILE} "
+            f"({shown}, as {METRICS_FILE} -> {CONFIG_FILE}): "
+            "a later command in this directory changed its recorded config, so these numbers "
+            "are not the results of the overrides it lists"
+        )
 
 
 def read_outcome(run: Path) -> tuple[str, Result | None, str | None]:
