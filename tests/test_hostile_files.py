@@ -8,19 +8,24 @@ import os
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
+from data_fixtures import dataset_config, iemocap_arrays, mosei_arrays, write_files
 from omegaconf import OmegaConf
 
 from memo import CONFIG_DIR
 from memo.data.components import build_component
 from memo.data.embeddings import WordVectors
+from memo.data.files import load_files_corpus
+from memo.data.mosei_csd import sequences
+from memo.data.prepare import prepare_mosei
+from memo.data.safe_pickle import safe_load
 from memo.data.word_vectors import read_word_vectors
 from memo.errors import MemoError
 
 
-def not_a_file(kind: str, folder: Path) -> Path:
-    """A path of `kind` that is not a regular file."""
-    path = folder / f"{kind}.txt"
+def not_a_file(kind: str, path: Path) -> Path:
+    """`path` made into a `kind` of thing that is not a regular file."""
     if kind == "directory":
         path.mkdir()
     elif kind == "fifo":
@@ -28,16 +33,16 @@ def not_a_file(kind: str, folder: Path) -> Path:
     elif kind == "loop":
         path.symlink_to(path)
     elif kind == "broken link":
-        path.symlink_to(folder / "gone")
+        path.symlink_to(path.with_name("gone"))
     elif kind == "device":
-        return Path("/dev/zero")
+        path.symlink_to("/dev/zero")
     return path
 
 
 NOT_A_FILE = {
     "directory": "a directory, not a file",
     "fifo": "a named pipe (FIFO), not a regular file",
-    "device": "/dev/zero: a character device, not a regular file",
+    "device": "device.txt: a character device, not a regular file",
     "loop": "cannot be read (Too many levels of symbolic links)",
     "broken link": "a broken symbolic link (to ",
     "missing": "missing.txt: no such file",
@@ -57,7 +62,7 @@ def test_a_vector_path_that_is_not_a_regular_file_is_refused_with_the_config(tmp
     """Refused when the config is checked, before any data loads, saying what the path is
     (a FIFO would block the reader, /dev/zero never ends; all were 'no such file')."""
     with pytest.raises(MemoError) as raised:
-        vector_file(not_a_file(kind, tmp_path), tmp_path, format="text")
+        vector_file(not_a_file(kind, tmp_path / f"{kind}.txt"), tmp_path, format="text")
     assert str(raised.value).startswith("config key 'embeddings.path': ")
     assert NOT_A_FILE[kind] in str(raised.value)
 
@@ -104,3 +109,37 @@ def test_pickled_vectors_must_be_finite_numbers(tmp_path, vector, message):
     path.write_bytes(pickle.dumps({"anger": vector}, protocol=2))
     with pytest.raises(MemoError, match=f"the vector of 'anger' {message}"):
         read_word_vectors(vector_file(path, tmp_path), ["anger"])
+
+
+@pytest.mark.parametrize(
+    ("dataset", "name"), [("mosei", "audio_valid.h5"), ("iemocap", "y_test.p")]
+)
+@pytest.mark.parametrize("kind", ["directory", "fifo", "device", "loop"])
+def test_a_data_file_that_is_not_a_regular_file_is_named_not_missing(tmp_path, dataset, name, kind):
+    """Such a path was reported as a missing file (and a FIFO would block the reader)."""
+    folder = tmp_path / dataset
+    arrays = mosei_arrays if dataset == "mosei" else iemocap_arrays
+    write_files(folder, arrays(np.random.default_rng(0)))
+    path = folder / name
+    path.unlink()
+    not_a_file(kind, path)
+    with pytest.raises(MemoError) as raised:
+        load_files_corpus(dataset_config(dataset, folder, source="files"), tmp_path / "cache")
+    kept = NOT_A_FILE[kind].split(": ")[-1]
+    assert str(raised.value) == f"dataset.source=files: expected regular files; {path}: {kept}"
+
+
+def test_loaders_say_what_a_path_is(tmp_path):
+    """The readers check too: safe_load of a directory said 'cannot read file (Is a
+    directory)', of /dev/zero 'empty file'; a .csd FIFO was a missing sequence."""
+    with pytest.raises(MemoError, match=f"^{tmp_path}: a directory, not a file$"):
+        safe_load(tmp_path)
+    with pytest.raises(MemoError, match="^/dev/zero: a character device, not a regular file$"):
+        safe_load("/dev/zero")
+    for name, _ in sequences().values():
+        (tmp_path / name).write_bytes(b"")
+    fifo = tmp_path / sequences()["audio"][0]
+    fifo.unlink()
+    os.mkfifo(fifo)
+    with pytest.raises(MemoError, match=f"^{fifo}: a named pipe \\(FIFO\\), not a regular file$"):
+        prepare_mosei(tmp_path, tmp_path / "out")

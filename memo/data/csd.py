@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from memo.data.h5out import atomic_h5
+from memo.data.validate import check_file
 from memo.errors import MemoError
 
 if TYPE_CHECKING:  # h5py is imported on use: importing this module costs nothing
@@ -31,7 +32,7 @@ class CsdReader:
     def __init__(self, path: Path | str) -> None:
         import h5py
 
-        self.path = Path(path)
+        self.path = check_file(Path(path))  # a FIFO would block, a device never end
         try:
             self._file = h5py.File(self.path, "r")
         except OSError as err:

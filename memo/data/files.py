@@ -7,12 +7,14 @@ from pathlib import Path
 from memo.data.cache import cached_corpus
 from memo.data.datasets.base import Dataset
 from memo.data.split import Corpus
+from memo.data.validate import NO_SUCH_FILE, file_problem
 from memo.errors import MemoError
 
 
 def missing_files(dataset: Dataset) -> list[Path]:
-    """The expected files that do not exist."""
-    return [path for path in dataset.expected_files() if not path.is_file()]
+    """The expected files that do not exist. (A folder, device, pipe or broken link in a file's
+    place is not missing: `load_files_corpus` says what it is.)"""
+    return [path for path in dataset.expected_files() if file_problem(path) == NO_SUCH_FILE]
 
 
 def load_files_corpus(dataset: Dataset, cache_dir: Path | str) -> Corpus:
@@ -24,6 +26,11 @@ def load_files_corpus(dataset: Dataset, cache_dir: Path | str) -> Corpus:
             f"dataset.source={dataset.source}: {len(missing)} of the {len(expected)} expected "
             f"{dataset.name} files are missing in {Path(dataset.dir).resolve()}: "
             f"{[p.name for p in missing]}"
+        )
+    unreadable = [f"{path}: {problem}" for path in expected if (problem := file_problem(path))]
+    if unreadable:
+        raise MemoError(
+            f"dataset.source={dataset.source}: expected regular files; {'; '.join(unreadable)}"
         )
     kind = type(dataset)
     settings = {key: getattr(dataset, key) for key in dataset.READ_KEYS}

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from memo.data.split import SPLITS, Corpus, Split
-from memo.data.validate import check_shape, clean_features, expect_same
+from memo.data.validate import check_file, check_shape, clean_features, expect_same
 from memo.errors import MemoError
 
 if TYPE_CHECKING:
@@ -144,6 +144,7 @@ def _open(path: Path) -> Iterator[h5py.File]:
     """`path` opened read-only; HDF5's errors become one line naming the file."""
     import h5py
 
+    check_file(path)  # a FIFO would block, a device never end
     try:
         with h5py.File(path, "r") as file:
             yield file

@@ -44,6 +44,7 @@ from memo.data.mosei_csd import (
 from memo.data.mosei_files import DATASET_KEY, FILES
 from memo.data.mosei_files import LABELS as EY_FILE
 from memo.data.split import SPLITS
+from memo.data.validate import NO_SUCH_FILE, check_file, file_problem
 from memo.errors import MemoError
 from memo.io import write_json
 
@@ -81,10 +82,10 @@ class Tally:
 def sequence_files(csd_dir: Path, visual: str) -> dict[str, Path]:
     """The four `.csd` files by role (text, audio, vision, labels); an error lists missing ones."""
     paths = {role: Path(csd_dir) / name for role, (name, _) in sequences(visual).items()}
-    missing = [path.name for path in paths.values() if not path.is_file()]
+    missing = [path.name for path in paths.values() if file_problem(path) == NO_SUCH_FILE]
     if missing:
         raise MemoError(f"{csd_dir}: missing the CMU-MOSEI sequences {missing}")
-    return paths
+    return {role: check_file(path) for role, path in paths.items()}
 
 
 def word_rows(

@@ -22,6 +22,7 @@ from typing import IO, TypeVar
 
 import numpy as np
 
+from memo.data.validate import check_file
 from memo.errors import MemoError
 
 T = TypeVar("T")
@@ -373,7 +374,7 @@ def _check_array(array: np.ndarray, where: str) -> None:
 def safe_load(path: Path | str, encoding: str = "ASCII") -> object:
     """Unpickle `path` admitting only numpy arrays and plain containers, within fixed bounds.
     Use encoding="latin1" for Python 2 pickles (their array bytes are Python 2 `str`)."""
-    path = Path(path)
+    path = check_file(Path(path))  # a FIFO would block, a device never end
     try:
         with path.open("rb") as file:
             if not path.stat().st_size:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import h5py
 
 BLOCK_BYTES = 64 * 2**20  # HDF5 datasets are converted in blocks of about this size
+NO_SUCH_FILE = "no such file"
 NOT_REGULAR = {  # what a path holds when it is not a regular file, by stat's test
     stat.S_ISDIR: "a directory, not a file",
     stat.S_ISFIFO: "a named pipe (FIFO), not a regular file",
@@ -35,7 +36,7 @@ def file_problem(path: Path) -> str | None:
     except FileNotFoundError:
         if Path(path).is_symlink():
             return f"a broken symbolic link (to {Path(path).readlink()})"
-        return "no such file"
+        return NO_SUCH_FILE
     except OSError as err:  # a symlink loop, a file in place of a folder, no permission
         return f"cannot be read ({err.strerror})"
     return next((what for test, what in NOT_REGULAR.items() if test(mode)), None)
