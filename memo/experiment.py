@@ -133,7 +133,7 @@ def _run(
     trained, resume = data.seen, None
     if cfg.mode == "eval":
         checkpoint = load_checkpoint(cfg.ckpt)
-        check_compatible(checkpoint, meta, Path(cfg.ckpt), keys=("dims", "emotion_dim"))
+        check_compatible(checkpoint, meta, Path(cfg.ckpt), keys=("dataset", "dims", "emotion_dim"))
         trained = tuple(checkpoint["emotions"])
         model, meta["model_config"] = checkpoint_model(
             checkpoint.get("model_config"), Path(cfg.ckpt), cfg.model.get("_target_"),
@@ -150,6 +150,8 @@ def _run(
                 f"checkpoint {cfg.ckpt}: its weights do not fit its model config ({first})"
             ) from None
         log.info("model and its settings come from the checkpoint %s", cfg.ckpt)
+        _check_eval_regime(checkpoint, effective, data, Path(cfg.ckpt))
+        meta["trained"] = _trained_by(checkpoint, Path(cfg.ckpt), Path(cfg.paths.cache_dir))
     else:
         if cfg.resume is not False and (run_dir / LAST).is_file():
             resume = load_checkpoint(run_dir / LAST)
@@ -202,6 +204,64 @@ def _tags(cfg: DictConfig, meta, model: EmotionModel, corpus: Corpus, data: Regi
         "target_emotion": str(data.target),
         "data_source": corpus.source,
         "mode": str(cfg.mode),
+    }
+
+
+def _regime(config: dict[str, Any]) -> dict[str, Any]:
+    """The `regime.*` keys of a flat config, which say how a model was trained."""
+    return {k: v for k, v in config.items() if k.startswith("regime.") and k != "regime._target_"}
+
+
+def _overrides(values: dict[str, Any]) -> str:
+    """`{'regime.name': 'zsl', 'regime.emotion': 'fear'}` -> `regime=zsl regime.emotion=fear`."""
+    return " ".join(f"{'regime' if k == 'regime.name' else k}={v}" for k, v in values.items())
+
+
+def _check_eval_regime(checkpoint, effective: dict[str, Any], data: RegimeData, path: Path):
+    """Refuse an evaluation whose regime does not describe how the checkpoint was trained: its
+    tables and metrics.json would call trained emotions unseen (zero-shot scores that are not),
+    emotions it never trained seen, or label another few-shot setting."""
+    trained = list(checkpoint["emotions"])
+    stored = checkpoint.get("config") if isinstance(checkpoint.get("config"), dict) else {}
+    problems = []
+    unseen = [e for e in trained if e not in data.seen]
+    if unseen:
+        problems.append(f"treats {', '.join(unseen)}, which it trained on, as unseen")
+    never = [e for e in data.seen if e not in trained]
+    if never:
+        problems.append(f"treats {', '.join(never)}, which it never trained on, as trained")
+    fsl = "fsl" in (stored.get("regime.name"), effective.get("regime.name"))
+    if fsl and not problems and _regime(stored) != _regime(effective):
+        problems.append("names another few-shot setting")
+    if problems:
+        how = _overrides(_regime(stored)) or "an unrecorded regime"
+        raise MemoError(
+            f"checkpoint {path} was trained on {', '.join(trained)} ({how}); this evaluation's "
+            f"regime ({_overrides(_regime(effective))}) "
+            f"{' and '.join(problems)}, so its results would be mislabelled. Evaluate it with "
+            "the regime it was trained with (or, for zero-shot, one whose unseen emotion it "
+            "never trained on)"
+        )
+
+
+def _trained_by(checkpoint, path: Path, cache_dir: Path) -> dict[str, Any]:
+    """What an evaluation records about its checkpoint: the file's hash, the run that trained
+    it, and the epoch its weights are from (warned about when they are not the best epoch's)."""
+    state = checkpoint.get("state") if isinstance(checkpoint.get("state"), dict) else {}
+    stored = checkpoint.get("config") if isinstance(checkpoint.get("config"), dict) else {}
+    epoch, best = state.get("epoch"), state.get("best_epoch")
+    if epoch != best:
+        log.warning(
+            "checkpoint %s holds the weights after epoch %s, not those of its run's selected "
+            "(best) epoch %s; the run's result is its best.pt", path, epoch, best,
+        )  # fmt: skip
+    return {
+        "sha256": fingerprint([path], cache_dir)[str(path.resolve())]["sha256"],
+        "dataset": checkpoint.get("dataset"),
+        "seed": stored.get("seed"),
+        **_regime(stored),
+        "weights_epoch": epoch,
+        "best_epoch": best,
     }
 
 
@@ -276,6 +336,7 @@ def _summary(cfg, meta, model, corpus: Corpus, data: RegimeData, result: Evaluat
         "test": result.metrics,
         "wall_time_s": round(time.perf_counter() - started, 3),
         "checkpoint": str(cfg.ckpt) if cfg.ckpt else None,
+        "trained": meta.get("trained"),  # mode=eval: the checkpoint and the run that trained it
         "config": meta["config"],
     }
 

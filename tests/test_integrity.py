@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import importlib
 import json
 import os
+import re
 import stat
 
 import pytest
@@ -129,12 +131,43 @@ def rnn_lf_checkpoint(tmp_path_factory):
 
 
 def test_eval_records_the_checkpoints_model(tmp_path, rnn_lf_checkpoint, caplog):
-    args = [*TINY, "mode=eval", f"ckpt={rnn_lf_checkpoint}"]  # default model: eea, tav
+    args = [*TINY, "mode=eval", f"ckpt={rnn_lf_checkpoint}", "regime=zsl", "regime.emotion=fear"]
     metrics = run_in_process(tmp_path, args, tmp_path / "eval")
     assert (metrics["model"], metrics["modalities"]) == ("rnn_lf", "ta")
     assert metrics["model_config"]["_target_"] == "memo.models.rnn.LateFusionRNN"
     assert metrics["untrained_output_rows"] == ["fear"]
     assert "untrained output rows" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("regime", "refused"),
+    [
+        ([], "treats fear, which it never trained on, as trained"),
+        (["regime=zsl", "regime.emotion=sad"], "treats sad, which it trained on, as unseen"),
+        (["regime=fsl", "regime.emotion=fear"], "treats fear, which it never trained on, as"),
+    ],
+)  # fmt: skip
+def test_eval_refuses_a_regime_that_mislabels_the_checkpoints_emotions(
+    tmp_path, rnn_lf_checkpoint, regime, refused
+):
+    """A zero-shot checkpoint (trained without fear) evaluated as if it had trained on fear, or
+    with a trained emotion as the unseen one: its table would label trained scores zero-shot."""
+    args = [*TINY, "mode=eval", f"ckpt={rnn_lf_checkpoint}", *regime]
+    trained = "anger, disgust, happy, sad, surprise (regime=zsl regime.emotion=fear)"
+    with pytest.raises(MemoError, match=f"was trained on {re.escape(trained)}.*{refused}"):
+        run_in_process(tmp_path, args, tmp_path / "eval")
+    assert not (tmp_path / "eval" / "metrics.json").exists()
+
+
+def test_eval_records_the_checkpoint_file_and_its_training(tmp_path, rnn_lf_checkpoint):
+    args = [*TINY, "mode=eval", f"ckpt={rnn_lf_checkpoint}", "regime=zsl", "regime.emotion=fear"]
+    trained = run_in_process(tmp_path, args, tmp_path / "eval")["trained"]
+    digest = hashlib.sha256(rnn_lf_checkpoint.read_bytes()).hexdigest()
+    assert trained.pop("weights_epoch") == trained.pop("best_epoch") >= 1  # a best.pt
+    assert trained == {
+        "sha256": digest, "dataset": "mosei", "seed": 0, "regime.name": "zsl",
+        "regime.emotion": "fear",
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize(
