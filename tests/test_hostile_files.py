@@ -8,9 +8,10 @@ import os
 import pickle
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
-from data_fixtures import dataset_config, iemocap_arrays, mosei_arrays, write_files
+from data_fixtures import SIZES, dataset_config, iemocap_arrays, mosei_arrays, write_files
 from omegaconf import OmegaConf
 
 from memo import CONFIG_DIR
@@ -143,3 +144,66 @@ def test_loaders_say_what_a_path_is(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(MemoError, match=f"^{fifo}: a named pipe \\(FIFO\\), not a regular file$"):
         prepare_mosei(tmp_path, tmp_path / "out")
+
+
+def unwritten(path: Path) -> None:
+    with h5py.File(path, "w") as file:
+        file.create_dataset("d1", (12, 20, 5), "f8")
+
+
+def empty_dataspace(path: Path) -> None:
+    with h5py.File(path, "w") as file:
+        file.create_dataset("d1", data=h5py.Empty("f8"))
+
+
+@pytest.mark.parametrize(
+    ("write", "message"),
+    [
+        (unwritten, "'d1' declares shape (12, 20, 5) but holds no data (never written; every "),
+        (empty_dataspace, "'d1' must be a numeric dataset, found <HDF5 dataset \"d1\": shape None"),
+    ],
+)
+def test_h5_d1_without_data_is_refused(tmp_path, write, message):
+    """An unwritten `d1` loaded as zeros; one without a dataspace was a TypeError traceback."""
+    folder = tmp_path / "mosei"
+    write_files(folder, mosei_arrays(np.random.default_rng(0)))
+    write(folder / "audio_train.h5")
+    with pytest.raises(MemoError) as raised:
+        load_files_corpus(dataset_config("mosei", folder), tmp_path / "cache")
+    assert str(raised.value).startswith(f"{folder / 'audio_train.h5'}: {message}")
+
+
+def no_steps(arrays: dict) -> str:
+    for split in SIZES:
+        arrays[f"text_{split}_emb.h5"] = arrays[f"text_{split}_emb.h5"][:, :0]
+    return "text_train_emb.h5 (train text): features of shape (12, 0, 8)"
+
+
+def no_columns(arrays: dict) -> str:
+    for split in SIZES:
+        arrays["iemocap_data.pkl"][split]["vision"] = arrays["iemocap_data.pkl"][split]["vision"][
+            ..., :0
+        ]
+    return "iemocap_data.pkl ['train']['vision']: features of shape (12, 20, 0)"
+
+
+def one_extra_step(arrays: dict) -> str:
+    for split in SIZES:  # the reader drops the last of the release's 21 steps: none is left
+        arrays[f"facet_{split}.p"] = arrays[f"facet_{split}.p"][:, :1]
+    return "facet_train.p: features of shape (6, 0, 3)"
+
+
+@pytest.mark.parametrize(
+    ("dataset", "edit"), [("mosei", no_steps), ("iemocap", no_columns), ("iemocap", one_extra_step)]
+)
+def test_features_without_steps_or_columns_are_refused(tmp_path, dataset, edit):
+    """T = 0 or D = 0 loaded, for a model to fail on later (or to learn nothing from)."""
+    arrays = (mosei_arrays if dataset == "mosei" else iemocap_arrays)(np.random.default_rng(0))
+    where = edit(arrays)
+    write_files(tmp_path / dataset, arrays)
+    with pytest.raises(MemoError) as raised:
+        load_files_corpus(dataset_config(dataset, tmp_path / dataset), tmp_path / "cache")
+    assert str(raised.value) == (
+        f"{tmp_path / dataset}/{where} have no time steps or no feature columns; "
+        "expected (N, T, D) with T and D at least 1"
+    )

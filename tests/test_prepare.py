@@ -8,6 +8,7 @@ import pytest
 from conftest import compose_config, run_in_process
 from data_fixtures import component
 
+from memo.data import csd
 from memo.data.align import EPSILON, average_frames, left_pad, overlaps
 from memo.data.csd import CsdReader, csd_writer
 from memo.data.export import main as export_main
@@ -270,12 +271,33 @@ def test_missing_sequences_are_listed(tmp_path):
         (
             "features",
             lambda g, n: g.create_dataset(n, (2, 1), "f8", external=[("raw.bin", 0, 16)]),
-            "stores its data in other files",
+            "keeps its data in other files",
         ),
         ("features", lambda g, n: g.create_dataset(n, data=[b"a", b"b"]), "must be numeric"),
         ("features", lambda g, n: g.create_dataset(n, data=np.zeros((3, 1))), r"\(3, 1\)"),
         ("intervals", lambda g, n: g.create_dataset(n, data=np.zeros(2)), r"found \(2,\)"),
-        ("features", lambda g, n: g.create_dataset(n, (2, 10**9), "f4"), "over the 1024 MiB limit"),
+        # the MOSEI files' storage checks (mosei_files.check_storage) apply here too
+        (
+            "features",
+            lambda g, n: g.create_dataset(n, (2, 10**9), "f4"),
+            r"declares shape \(2, 1000000000\) of float32 \(8000000000 bytes\) but stores 0 bytes",
+        ),
+        (
+            "features",
+            lambda g, n: g.create_dataset(
+                n, data=np.zeros((2, 1)), compression=32015, allow_unknown_filter=True
+            ),
+            r"features' uses HDF5 filters \[32015\], which are not built in",
+        ),
+        (
+            "features",
+            lambda g, n: g.create_dataset(
+                n, data=np.ones((2, 1)), maxshape=(None, 1), chunks=(10**7, 1), compression="gzip"
+            ),
+            r"has chunks of shape \(10000000, 1\) \(80000000 bytes\), larger than the dataset",
+        ),
+        ("features", lambda g, n: g.create_dataset(n, (2, 1), "f8"), "holds no data"),
+        ("features", lambda g, n: g.create_dataset(n, data=h5py.Empty("f8")), "shape None"),
     ],
 )
 def test_untrusted_files_are_checked_before_reading(tmp_path, name, make, message):
@@ -288,6 +310,13 @@ def test_untrusted_files_are_checked_before_reading(tmp_path, name, make, messag
     with pytest.raises(MemoError, match=message) as error:
         CsdReader(path)
     assert str(path) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_video_over_the_size_limit_is_refused_before_reading(tmp_path, monkeypatch):
+    monkeypatch.setattr(csd, "MAX_ARRAY_BYTES", 64)
+    write_sequences(tmp_path, {TRAIN: {"text": (np.zeros((3, 2)), np.zeros((3, 3)))}})
+    with pytest.raises(MemoError, match=r"features' declares shape \(3, 3\), over the 0 MiB limit"):
+        CsdReader(tmp_path / sequences()["text"][0])
 
 
 def test_an_error_mid_way_writes_nothing(tmp_path):

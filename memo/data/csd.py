@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from memo.data.h5out import atomic_h5
+from memo.data.mosei_files import check_storage
 from memo.data.validate import check_file
 from memo.errors import MemoError
 
@@ -107,10 +108,9 @@ class CsdReader:
         if not isinstance(node, kind):
             raise MemoError(f"{self.path}: '{where}' must be an HDF5 {kind.__name__.lower()}")
         if isinstance(node, h5py.Dataset):
-            if node.external or node.is_virtual:
-                raise MemoError(f"{self.path}: '{where}' stores its data in other files; refused")
-            if node.dtype.kind not in "fiu":
-                raise MemoError(f"{self.path}: '{where}' must be numeric, found {node.dtype}")
+            if node.dtype.kind not in "fiu" or node.shape is None:  # None: h5py.Empty
+                raise MemoError(f"{self.path}: '{where}' must be numeric, found {node!r}")
+            check_storage(node, self.path, where)
         return node
 
 

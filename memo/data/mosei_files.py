@@ -155,8 +155,8 @@ def _open(path: Path) -> Iterator[h5py.File]:
 def _dataset(
     file: h5py.File, path: Path, expected: tuple[int | str, ...], where: str
 ) -> h5py.Dataset:
-    """`file`'s `d1` once its metadata shows it reads this file only (no link, external or
-    virtual data, plug-in filter) and no more than it stores; plain numbers of `expected` shape."""
+    """`file`'s `d1` once its metadata shows it is a hard link to plain numbers of `expected`
+    shape that pass `check_storage`."""
     import h5py
 
     link = file.get(DATASET_KEY, getlink=True)
@@ -177,11 +177,20 @@ def _dataset(
         )
     node = file.get(DATASET_KEY)
     dtype = getattr(node, "dtype", None)
-    if not isinstance(node, h5py.Dataset) or dtype.kind not in "biuf" or dtype.fields:
+    numeric = isinstance(node, h5py.Dataset) and dtype.kind in "biuf" and not dtype.fields
+    if not numeric or node.shape is None:  # None: an empty dataspace (h5py.Empty)
         raise MemoError(f"{path}: '{DATASET_KEY}' must be a numeric dataset, found {node!r}")
+    check_shape(node.shape, expected, where)
+    check_storage(node, path, DATASET_KEY)
+    return node
+
+
+def check_storage(node: h5py.Dataset, path: Path, name: str) -> None:
+    """Refuse dataset `name` of `path` unless it reads this file only (no external or virtual
+    data, no plug-in filter) and stores data, and not far less than it declares."""
     if node.is_virtual or node.external:
         raise MemoError(
-            f"{path}: '{DATASET_KEY}' keeps its data in other files (virtual dataset or "
+            f"{path}: '{name}' keeps its data in other files (virtual dataset or "
             "external storage); expected a dataset stored in this file"
         )
     plist = node.id.get_create_plist()
@@ -189,22 +198,25 @@ def _dataset(
     unknown = sorted(set(filters) - builtin_filters())
     if unknown:
         raise MemoError(
-            f"{path}: '{DATASET_KEY}' uses HDF5 filters {unknown}, which are not built in "
+            f"{path}: '{name}' uses HDF5 filters {unknown}, which are not built in "
             "(a plug-in would be loaded to read it)"
         )
-    check_shape(node.shape, expected, where)
-    declared = math.prod(node.shape) * dtype.itemsize
+    declared = math.prod(node.shape) * node.dtype.itemsize
     stored = min(node.id.get_storage_size(), path.stat().st_size)
     if declared > max(SMALL_DATASET, MAX_EXPANSION * stored):
         raise MemoError(
-            f"{path}: '{DATASET_KEY}' declares shape {node.shape} of {dtype} ({declared} bytes) "
+            f"{path}: '{name}' declares shape {node.shape} of {node.dtype} ({declared} bytes) "
             f"but stores {stored} bytes; refused (limit: {MAX_EXPANSION} x the stored size, "
             f"or {SMALL_DATASET >> 20} MiB)"
         )
-    chunk = math.prod(node.chunks or ()) * dtype.itemsize
+    if declared and not stored:
+        raise MemoError(
+            f"{path}: '{name}' declares shape {node.shape} but holds no data (never written; "
+            "every value would read as the fill value)"
+        )
+    chunk = math.prod(node.chunks or ()) * node.dtype.itemsize
     if chunk > max(SMALL_DATASET, declared):  # each chunk is decompressed whole
         raise MemoError(
-            f"{path}: '{DATASET_KEY}' has chunks of shape {node.chunks} ({chunk} bytes), larger "
+            f"{path}: '{name}' has chunks of shape {node.chunks} ({chunk} bytes), larger "
             f"than the dataset and than {SMALL_DATASET >> 20} MiB; refused"
         )
-    return node

@@ -57,7 +57,13 @@ def clean_features(
 
     NaN, +inf and finite values beyond float32's range (the cast makes them infinite) are an
     error naming `where` (file and split) with the counts, unless `zero_nonfinite` zeroes them.
+    So are features (N, T, D) without steps or columns (T or D zero), which no model can use.
     """
+    if 0 in source.shape[1:]:
+        raise MemoError(
+            f"{where}: features of shape {source.shape} have no time steps or no feature "
+            "columns; expected (N, T, D) with T and D at least 1"
+        )
     if isinstance(source, np.ndarray):
         out, counts = _to_float32(source)
     else:
