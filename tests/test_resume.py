@@ -123,3 +123,22 @@ def test_ctrl_c_outside_training_is_a_clean_message(tmp_path):
     _, stderr = process.communicate(timeout=60)
     assert process.returncode in (2, 130)  # 130 before/after training, 2 stopped in it
     assert "resume=true" in stderr and "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("damage", ["deleted", "from another run"])
+def test_resume_refuses_a_best_pt_that_is_not_the_selected_epoch(tmp_path, damage):
+    """Resuming continues from last.pt but takes the selected weights from best.pt: without it,
+    or with another run's, the result would be other weights under the best epoch's name."""
+    run_dir, args = tmp_path / "run", [*ARGS[:1], "trainer.epochs=1"]
+    run_in_process(tmp_path, args, run_dir)
+    (run_dir / "metrics.json").unlink()  # killed after the last checkpoint
+    best = run_dir / "checkpoints" / "best.pt"
+    if damage == "deleted":
+        best.unlink()
+    else:
+        run_in_process(tmp_path, [*args, "seed=1"], tmp_path / "other")
+        best.write_bytes((tmp_path / "other" / "checkpoints" / "best.pt").read_bytes())
+    reason = "is missing" if damage == "deleted" else "was written by a run with other settings"
+    with pytest.raises(MemoError, match=f"cannot resume: {best} {reason}, but last.pt selected"):
+        run_in_process(tmp_path, args, run_dir)
+    assert not (run_dir / "metrics.json").exists()

@@ -412,10 +412,33 @@ class Trainer:
         generator.set_state(checkpoint["rng"]["shuffle"])
         if checkpoint["cuda_rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state_all(checkpoint["cuda_rng"])
-        best = self.checkpoint_dir / "best.pt"
-        if state.best_epoch and best.is_file():
-            return load_checkpoint(best)["model"]
-        return self._copy_weights()
+        if not state.best_epoch:
+            return self._copy_weights()
+        return self._best_weights(checkpoint, state)
+
+    def _best_weights(self, last: dict[str, Any], restored: TrainState) -> dict[str, torch.Tensor]:
+        """The weights of `best.pt`, which must be the selected epoch of the run that wrote
+        `last` (`restored`): a missing or other file would report other weights as the best
+        epoch's. Or the epoch after `last`'s: killed between writing best.pt and last.pt, that
+        epoch is trained again and, being deterministic, selected again."""
+        path = self.checkpoint_dir / "best.pt"
+        best = load_checkpoint(path) if path.is_file() else None
+        state = best.get("state") if best is not None else None
+        if best is None:
+            what = "is missing"
+        elif best.get("config") != last.get("config"):
+            what = "was written by a run with other settings"
+        elif (epoch := state.get("epoch") if isinstance(state, dict) else None) not in (
+            restored.best_epoch,
+            restored.epoch + 1,
+        ):
+            what = f"holds epoch {epoch}"
+        else:
+            return best["model"]
+        raise MemoError(
+            f"cannot resume: {path} {what}, but last.pt selected epoch {restored.best_epoch}, "
+            "so the run's result would be other weights. Use resume=false to train again"
+        )
 
     def compute_metrics(
         self, labels: np.ndarray, scores: np.ndarray, emotions: tuple[str, ...]
