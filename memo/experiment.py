@@ -108,6 +108,10 @@ def _run(
     """The run itself, in a locked run directory, with the components `validate` built."""
     for folder in (run_dir, run_dir / "checkpoints"):
         remove_temp_files(folder)  # left by a killed writer
+    # A metrics.json here is a finished run that resume=false starts again: it no longer
+    # belongs to this directory, whose .hydra/ now names this run (kept, a crash would leave
+    # the old numbers as this run's result).
+    (run_dir / "metrics.json").unlink(missing_ok=True)
     seed_everything(int(cfg.seed))
     device = resolve_device(str(cfg.trainer.device))
     dataset = parts.dataset

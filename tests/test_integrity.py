@@ -85,6 +85,20 @@ def test_a_finished_run_with_other_settings_is_refused_naming_each_key(tmp_path)
     assert "resume=false" in message
 
 
+def test_resume_false_withdraws_the_finished_results_before_training(tmp_path, monkeypatch):
+    """resume=false starts a finished run's directory again: its old metrics.json must not
+    survive a crash of the new run as the result of the new settings (.hydra/ names them)."""
+    run_in_process(tmp_path, TINY)
+
+    def crash(*args, **kwargs):
+        raise MemoError("simulated crash in training")
+
+    monkeypatch.setattr(memo.experiment.Trainer, "fit", crash)
+    with pytest.raises(MemoError, match="simulated crash"):
+        run_in_process(tmp_path, [*TINY, "seed=3", "resume=false"])
+    assert not (tmp_path / "run" / "metrics.json").exists()
+
+
 def test_resume_with_other_settings_is_refused_and_run_only_keys_may_differ(tmp_path):
     run_in_process(tmp_path, TINY)
     (tmp_path / "run" / "metrics.json").unlink()  # as if killed before the end
