@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 import statistics
 from pathlib import Path
 
@@ -299,3 +300,19 @@ def test_out_that_cannot_be_a_folder_is_one_line(where, message, tmp_path, capsy
     code, stdout, err = report(capsys, str(sweep), "--out", str(out))
     assert (code, stdout) == (2, "")
     assert err == f"error: {message.format(out=out)}\n"
+
+
+def test_a_seed_reported_twice_counts_once(tmp_path, capsys):
+    """The same sweep given twice (or a job folder copied into another sweep): each seed of a
+    configuration counts once, so n and the standard deviation are not those of repeats."""
+    sweep = make_sweep(tmp_path, ALL_JOBS)
+    copy = tmp_path / "copy"
+    shutil.copytree(sweep, copy)
+    code, markdown, _ = report(capsys, str(sweep), str(copy), "--out", str(tmp_path / "out"))
+    assert code == 0
+    assert "8 jobs: 4 completed, 4 duplicate." in markdown
+    assert "| fear | synthetic | 2 | 0, 1 | 0.633 ± 0.047 |" in markdown  # n: 2 seeds, not 4
+    repeat = f"seed 0 of these settings is counted from {copy.resolve() / '0'}"
+    assert f"- job 0 of {sweep.resolve()} (`regime.emotion=fear seed=0`): duplicate: {repeat}" in (
+        markdown
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import statistics
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from memo.report.jobs import Job, format_overrides
@@ -93,6 +93,7 @@ class Summary:
     @classmethod
     def of(cls, jobs: Sequence[Job]) -> Summary:
         """Rows of `jobs` by configuration and data source; jobs with unknown overrides in none."""
+        jobs = _each_seed_once(jobs)
         known = [job for job in jobs if job.overrides is not None]
         sources: dict[tuple, set[str]] = {}  # configuration -> data sources of its results
         for job in known:
@@ -191,6 +192,26 @@ class Summary:
 
 def _config_key(job: Job) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(job.config.items()))
+
+
+def _each_seed_once(jobs: Sequence[Job]) -> list[Job]:
+    """`jobs`, where a result repeating the settings, data source and seed of an earlier one (a
+    job folder copied from another sweep, one sweep summarised twice) is a `duplicate` without
+    results: a seed counted twice would shrink the standard deviation and inflate n."""
+    first: dict[tuple, Job] = {}
+    kept = []
+    for job in jobs:
+        if job.result is not None and job.overrides is not None:
+            key = (_config_key(job), job.result.data_source, job.result.seed)
+            if key not in first:
+                first[key] = job
+            else:
+                counted = f"seed {job.result.seed} of these settings is counted from "
+                job = replace(
+                    job, status="duplicate", result=None, error=f"{counted}{first[key].path}"
+                )
+        kept.append(job)
+    return kept
 
 
 def _source(job: Job, sources: set[str]) -> str | None:
