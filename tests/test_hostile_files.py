@@ -207,3 +207,52 @@ def test_features_without_steps_or_columns_are_refused(tmp_path, dataset, edit):
         f"{tmp_path / dataset}/{where} have no time steps or no feature columns; "
         "expected (N, T, D) with T and D at least 1"
     )
+
+
+def tamper_with_float64(path: Path) -> None:
+    """A same-shape float64 array of sevens, its manifest entry edited to match."""
+    np.save(path, np.full(np.load(path).shape, 7.0))
+    manifest = path.parents[2] / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"float32"', '"float64"'))
+
+
+def link_to_sevens(path: Path) -> None:
+    """A symbolic link to a valid array of sevens elsewhere."""
+    other = path.parents[4] / "elsewhere.npy"
+    np.save(other, np.full(np.load(path).shape, 7.0, dtype=np.float32))
+    path.unlink()
+    path.symlink_to(other)
+
+
+@pytest.mark.parametrize("tamper", [tamper_with_float64, link_to_sevens])
+def test_array_cache_files_memo_did_not_write_are_rebuilt(tmp_path, tamper, caplog):
+    """Both were served as they were (sevens in place of the features)."""
+    folder = tmp_path / "mosei"
+    write_files(folder, mosei_arrays(np.random.default_rng(0)))
+    dataset = dataset_config("mosei", folder)
+    first = load_files_corpus(dataset, tmp_path / "cache").splits["train"].text.copy()
+    (cached,) = (tmp_path / "cache" / "files").glob("*/splits/train/text.npy")
+    tamper(cached)
+    again = load_files_corpus(dataset, tmp_path / "cache").splits["train"].text
+    np.testing.assert_array_equal(again, first)
+    assert again.dtype == np.float32
+    assert f"{cached} " in caplog.text and "rebuilding it" in caplog.text
+
+
+@pytest.mark.parametrize("tamper", ["compressed", "link"])
+def test_word_vector_cache_files_memo_did_not_write_are_not_read(tmp_path, tamper):
+    """A compressed cache member can expand to any size; a link points at data memo did not
+    check. Both were read (here: sevens instead of the file's vector)."""
+    path = tmp_path / "glove.txt"
+    path.write_text("anger 1 2 3 4\n")
+    vectors = vector_file(path, tmp_path)
+    read_word_vectors(vectors, ["anger"])
+    (cached,) = (tmp_path / "cache" / "word_vectors").glob("*.npz")
+    sevens = {"words": np.array(["anger"]), "vectors": np.full((1, 4), 7.0, np.float32)}
+    if tamper == "compressed":
+        np.savez_compressed(cached, **sevens)
+    else:
+        cached.unlink()
+        np.savez(tmp_path / "elsewhere.npz", **sevens)
+        cached.symlink_to(tmp_path / "elsewhere.npz")
+    assert read_word_vectors(vectors, ["anger"])["anger"].tolist() == [1, 2, 3, 4]

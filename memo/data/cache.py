@@ -22,8 +22,10 @@ import logging
 import os
 import shutil
 import socket
+import stat
 import time
 import uuid
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -147,7 +149,7 @@ def read_entry(entry: Path, warn: bool = True) -> Corpus | None:
     if not manifest_path.is_file():
         return None
     try:
-        manifest = json.loads(manifest_path.read_text())
+        manifest = json.loads(regular(manifest_path).read_text())
         groups = {
             group: {name: _read_split(entry / group / name, meta) for name, meta in splits.items()}
             for group, splits in manifest["groups"].items()
@@ -168,12 +170,37 @@ def read_entry(entry: Path, warn: bool = True) -> Corpus | None:
 def _read_split(folder: Path, meta: dict) -> Split:
     arrays = {}
     for field in FIELDS:
-        array = np.load(folder / f"{field}.npy", mmap_mode="c", allow_pickle=False)
-        shape, dtype = meta["arrays"][field]
-        if list(array.shape) != shape or str(array.dtype) != dtype:
+        array = np.load(regular(folder / f"{field}.npy"), mmap_mode="c", allow_pickle=False)
+        shape, _ = meta["arrays"][field]
+        if list(array.shape) != shape or array.dtype != np.float32:  # as `_write_split` wrote
             raise ValueError(f"{folder / field}.npy holds {array.dtype}{array.shape}")
         arrays[field] = array
     return Split(**arrays, emotions=tuple(meta["emotions"]))
+
+
+def regular(path: Path) -> Path:
+    """`path` if it is itself a regular file, else ValueError: caches hold only files memo
+    wrote, never links (to data memo did not check), pipes (opening one blocks) or devices."""
+    if not stat.S_ISREG(path.lstat().st_mode):
+        raise ValueError(f"{path} is not a regular file")
+    return path
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of a cache file written by `np.savez`. ValueError unless it is a `regular`
+    file whose members are stored uncompressed within its size (`np.savez` never compresses;
+    a compressed member could expand to any size); OSError when it cannot be read."""
+    size = regular(path).stat().st_size
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except zipfile.BadZipFile as err:
+        raise ValueError(f"{path}: {err}") from None
+    packed = any(member.compress_type != zipfile.ZIP_STORED for member in members)
+    if packed or sum(member.file_size for member in members) > size:
+        raise ValueError(f"{path} has compressed members or declares more than it holds")
+    with np.load(path, allow_pickle=False) as data:
+        return {name: data[name] for name in data.files}
 
 
 def write_entry(entry: Path, corpus: Corpus) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING, TypedDict
 
 import numpy as np
 
-from memo.data.cache import file_identity, remove_stale_temps, temp_sibling
+from memo.data.cache import file_identity, load_npz, remove_stale_temps, temp_sibling
 from memo.data.glove import Glove6B50, glove6b50
 from memo.data.split import SPLITS, Corpus, Split
 from memo.data.validate import clean_features
@@ -265,12 +264,9 @@ def _generator_files() -> list[Path]:
 
 def _read_cache(path: Path) -> dict[str, np.ndarray] | None:
     """The cached arrays, or None when absent or unreadable (then they are regenerated)."""
-    if not path.exists():
-        return None
     try:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile):
+        return load_npz(path)
+    except (OSError, ValueError, EOFError, KeyError):
         return None
 
 

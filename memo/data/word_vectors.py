@@ -17,7 +17,7 @@ from typing import Literal
 
 import numpy as np
 
-from memo.data.cache import file_identity, remove_stale_temps, temp_sibling
+from memo.data.cache import file_identity, load_npz, remove_stale_temps, temp_sibling
 from memo.data.embeddings import WordVectors
 from memo.data.safe_pickle import safe_load
 from memo.data.validate import check_file
@@ -119,8 +119,10 @@ def _cached_text(path: Path, words: list[str], dim: int, cache_dir: Path) -> dic
     folder = cache_dir / "word_vectors"
     cache = folder / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.npz"
     try:
-        with np.load(cache, allow_pickle=False) as data:
-            return dict(zip(data["words"].tolist(), data["vectors"], strict=True))
+        arrays = load_npz(cache)
+        if arrays["vectors"].shape[1:] != (dim,):
+            raise ValueError(f"{cache} holds vectors of shape {arrays['vectors'].shape}")
+        return dict(zip(arrays["words"].tolist(), arrays["vectors"], strict=True))
     except (OSError, EOFError, ValueError, KeyError):
         pass  # absent or damaged: scan the file again
     found = scan_text(path, set(words), dim)
