@@ -329,7 +329,7 @@ def _summary(cfg, meta, model, corpus: Corpus, data: RegimeData, result: Evaluat
         "model_config": meta["model_config"],
         "regime": str(cfg.regime.name),
         "target_emotion": data.target,
-        "seed": int(cfg.seed),
+        "seed": _model_seed(cfg, meta),
         "device": str(device),
         "seen_emotions": list(data.seen),
         "test_emotions": list(data.test.emotions),
@@ -343,6 +343,14 @@ def _summary(cfg, meta, model, corpus: Corpus, data: RegimeData, result: Evaluat
         "trained": meta.get("trained"),  # mode=eval: the checkpoint and the run that trained it
         "config": meta["config"],
     }
+
+
+def _model_seed(cfg: DictConfig, meta: dict[str, Any]) -> int:
+    """The seed the reported model was trained with: an evaluation's is its checkpoint's (its
+    own `seed` only draws a baseline's untrained rows), so that evaluating one checkpoint
+    with several seeds never reads as several trained seeds."""
+    trained = (meta.get("trained") or {}).get("seed")
+    return trained if isinstance(trained, int) and not isinstance(trained, bool) else int(cfg.seed)
 
 
 def _title(metrics: dict[str, Any]) -> str:

@@ -174,8 +174,12 @@ def test_eval_refuses_a_regime_that_mislabels_the_checkpoints_emotions(
 
 
 def test_eval_records_the_checkpoint_file_and_its_training(tmp_path, rnn_lf_checkpoint):
+    """Also the seed the model was trained with: evaluating one checkpoint with seeds 0, 1, 2
+    must not read as three trained seeds in a report."""
     args = [*TINY, "mode=eval", f"ckpt={rnn_lf_checkpoint}", "regime=zsl", "regime.emotion=fear"]
-    trained = run_in_process(tmp_path, args, tmp_path / "eval")["trained"]
+    metrics = run_in_process(tmp_path, [*args, "seed=1"], tmp_path / "eval")
+    assert (metrics["seed"], metrics["config"]["seed"]) == (0, 1)
+    trained = metrics["trained"]
     digest = hashlib.sha256(rnn_lf_checkpoint.read_bytes()).hexdigest()
     assert trained.pop("weights_epoch") == trained.pop("best_epoch") >= 1  # a best.pt
     assert trained == {
