@@ -10,6 +10,7 @@ top level, `trainer`, `paths` and `logger` are declared here; a component group 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any, Literal, TypedDict
 
 from hydra.utils import instantiate
@@ -30,6 +31,7 @@ from memo.schema import (
     Range,
     Schema,
     Seed,
+    Text,
 )
 from memo.training.trainer import Precision
 
@@ -61,10 +63,10 @@ class TrainerConfig:
 class PathsConfig:
     """memo/conf/paths/default.yaml: where data, caches and outputs live."""
 
-    data_dir: str
-    cache_dir: str
-    output_dir: str
-    multirun_dir: str
+    data_dir: Text
+    cache_dir: Text
+    output_dir: Text
+    multirun_dir: Text
 
 
 class NoSettings(TypedDict):
@@ -74,16 +76,16 @@ class NoSettings(TypedDict):
 class MLflowSettings(TypedDict):
     """memo/conf/logger/mlflow.yaml."""
 
-    tracking_uri: str | None
-    experiment: str
+    tracking_uri: Text | None
+    experiment: Text
 
 
 class WandbSettings(TypedDict):
     """memo/conf/logger/wandb.yaml."""
 
     mode: Literal["offline", "online"]
-    project: str
-    entity: str | None
+    project: Text
+    entity: Text | None
 
 
 class LoggerConfig(TypedDict, total=False):
@@ -101,7 +103,7 @@ class RunConfig:
 
     seed: Seed
     mode: Literal["train", "eval"]
-    ckpt: str | None
+    ckpt: Text | None
     resume: Literal["auto", True, False]
     dataset: Component
     model: Component
@@ -109,7 +111,7 @@ class RunConfig:
     embeddings: Component
     trainer: TrainerConfig
     paths: PathsConfig
-    logger: LoggerConfig | None
+    logger: LoggerConfig | None = None  # logger=[] or ~logger: history.csv only
 
 
 @dataclass(frozen=True)
@@ -139,8 +141,7 @@ def validate(cfg: DictConfig) -> Components:
         key = getattr(error, "full_key", "") or "?"
         raise MemoError(f"config key '{key}': {str(error).splitlines()[0]}") from None
     Schema.of_record(RunConfig, "the run config").check(values, "")
-    if values["mode"] == "eval" and not values["ckpt"]:
-        raise config_error("ckpt", values["ckpt"], "a checkpoint path (required with mode=eval)")
+    _check_ckpt(values["mode"], values["ckpt"])
     components = Components(
         dataset=build_component(cfg.dataset, "dataset", Dataset),
         regime=build_component(cfg.regime, "regime", Regime),
@@ -150,6 +151,18 @@ def validate(cfg: DictConfig) -> Components:
     model.check_settings(values["model"])
     _check_optimization(cfg.trainer)
     return components
+
+
+def _check_ckpt(mode: str, ckpt: str | None) -> None:
+    """`ckpt` names an existing file with mode=eval, and is not set with mode=train (where it
+    would be ignored: a model trained from scratch instead of the one meant)."""
+    if mode == "train" and ckpt is not None:
+        raise config_error("ckpt", ckpt, "null with mode=train (add mode=eval to evaluate it)")
+    if mode == "eval" and ckpt is None:
+        raise config_error("ckpt", ckpt, "a checkpoint path (required with mode=eval)")
+    if mode == "eval" and not Path(ckpt).is_file():
+        found = "is a directory" if Path(ckpt).is_dir() else f"does not exist in {Path.cwd()}"
+        raise config_error("ckpt", ckpt, f"a checkpoint file (this path {found})")
 
 
 def _check_optimization(trainer: DictConfig) -> None:

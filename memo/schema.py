@@ -4,7 +4,8 @@ key and the allowed values, so a bad value ends before any data loads.
 
 Types are Python's: `int`, `float` (an int is accepted), `bool`, `str`, `None`, `Literal[...]`,
 unions, `list[...]`, `dict[str, ...]`, `Any`, a TypedDict or dataclass for a nested node, and
-`Annotated[int | float, Range(...)]` for a bound (`PositiveInt`, `Probability`, ...).
+`Annotated[int | float, Range(...)]` for a bound (`PositiveInt`, `Probability`, ...) and
+`Annotated[str, NonBlank()]` for a string that must say something (`Text`: a path, a name).
 """
 
 from __future__ import annotations
@@ -45,12 +46,27 @@ class Range:
         return f"{'<' if self.high_open else '<='} {_number(self.high)}"
 
 
+@dataclass(frozen=True)
+class NonBlank:
+    """For `Annotated[str, NonBlank()]`: a string with something besides white space (an empty
+    path or name is a typo or an unset shell variable, never a choice)."""
+
+    def contains(self, value: str) -> bool:
+        return bool(value.strip())
+
+    def describe(self) -> str:
+        return "that is not blank"
+
+
+CONSTRAINTS = (Range, NonBlank)  # the `Annotated` extras that check_value applies
+
 PositiveInt = Annotated[int, Range(1)]
 NonNegativeInt = Annotated[int, Range(0)]
 PositiveFloat = Annotated[float, Range(0, low_open=True)]
 NonNegativeFloat = Annotated[float, Range(0)]
 Probability = Annotated[float, Range(0, 1)]
 Seed = Annotated[int, Range(0, 2**32 - 1)]  # numpy's legacy seeding takes 32 bits
+Text = Annotated[str, NonBlank()]
 
 
 def _number(value: float) -> str:
@@ -68,7 +84,7 @@ def describe(hint: Any) -> str:
     """The values `hint` allows, in words: 'an integer >= 1', 'lstm | gru', 'a number, or null'."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is Annotated:
-        bounds = " ".join(a.describe() for a in args[1:] if isinstance(a, Range))
+        bounds = " ".join(a.describe() for a in args[1:] if isinstance(a, CONSTRAINTS))
         return f"{describe(args[0])} {bounds}".strip()
     if origin is Literal:
         return " | ".join(_yaml(a) for a in args)
@@ -137,7 +153,7 @@ def check_value(value: Any, hint: Any, key: str) -> None:
         raise config_error(key, value, describe(hint))
     if origin is Annotated:
         check_value(value, args[0], key)
-        if not all(a.contains(value) for a in args[1:] if isinstance(a, Range)):
+        if not all(a.contains(value) for a in args[1:] if isinstance(a, CONSTRAINTS)):
             raise config_error(key, value, describe(hint))
     elif origin is list:
         for i, item in enumerate(value):

@@ -75,6 +75,13 @@ def test_optimizer_and_scheduler_are_instantiated_from_config():
     [
         ("mode=predict", "'mode': got 'predict'; allowed: train | eval"),
         ("mode=eval", "'ckpt'"),
+        ("ckpt=best.pt", "'ckpt': got 'best.pt'; allowed: null with mode=train (add mode=eval"),
+        ("mode=eval ckpt=/", "'ckpt': got '/'; allowed: a checkpoint file (this path is a dir"),
+        ("mode=eval ckpt=no/such.pt", "'ckpt': got 'no/such.pt'; allowed: a checkpoint file (th"),
+        ("paths.output_dir=", "'paths.output_dir': got ''; allowed: a string that is not blank"),
+        ("paths.cache_dir=''", "'paths.cache_dir': got ''; allowed: a string that is not blank"),
+        ("logger=mlflow logger.mlflow.experiment=", "'logger.mlflow.experiment': got ''"),
+        ("logger=wandb logger.wandb.entity=", "'logger.wandb.entity': got ''; allowed: a string"),
         ("seed=-1", "'seed': got -1; allowed: an integer in [0, 4294967295]"),
         ("seed=18446744073709551616", "'seed': got 18446744073709551616; allowed: an integer in"),
         ("trainer.epochs=0", "'trainer.epochs': got 0; allowed: an integer >= 1"),
@@ -134,7 +141,7 @@ def test_every_bad_value_ends_at_validation_in_one_line_naming_key_and_allowed(o
 
 @pytest.mark.parametrize(
     "override", ["trainer.lr=1", "trainer.early_stop=null", "trainer.clip_grad_norm=null",
-                 "regime=zsl regime.emotion=2", "trainer.divergence_factor=null"]
+                 "regime=zsl regime.emotion=2", "trainer.divergence_factor=null", "logger=[]"]
 )  # fmt: skip
 def test_valid_values_pass(override):
     validate(compose_config(override.split()))  # trainer.lr=1 is a float like 1.0

@@ -42,6 +42,20 @@ def test_csv_alone_writes_no_tensorboard(tmp_path):
     assert not (tmp_path / "run" / "tb").exists()
 
 
+@pytest.mark.parametrize("override", ["logger=[]", "~logger"])
+def test_no_logger_chosen_leaves_history_csv_alone(tmp_path, override):
+    """`logger=[]` composed no `logger` key, which the run refused as missing before."""
+    from conftest import compose_config
+
+    from memo.config import validate
+    from memo.loggers import HistoryCSV, build_loggers
+
+    cfg = compose_config([override])
+    validate(cfg)
+    loggers = build_loggers(cfg, tmp_path, [], {}, {}).loggers
+    assert [type(logger) for logger in loggers] == [HistoryCSV]
+
+
 def mlflow_runs(tmp_path: Path):
     from mlflow.tracking import MlflowClient
 

@@ -66,7 +66,7 @@ def build_loggers(
 ) -> Loggers:
     """The loggers `cfg.logger` selects (history.csv always), started fresh and given the
     epochs already trained; `config` (the composed config) and `tags` name the run."""
-    chosen = dict(cfg.logger or {})
+    chosen = dict(cfg.get("logger") or {})
     unknown = [name for name in chosen if name not in LOGGERS]
     if unknown:
         raise config_error("logger", unknown, f"a list from {list(LOGGERS)}")
