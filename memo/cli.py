@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra._internal.utils import get_args_parser
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from memo.composition import composition_error
+from memo.composition import check_overrides, composition_error
 from memo.errors import MemoError
 
 RESUME_HINT = "run the same command with resume=true to continue from the last finished epoch"
@@ -81,6 +82,12 @@ def _owns_full_error() -> bool:
 def run() -> None:
     """The `memo` console script and `python run.py`: Hydra's command line, with a bad key,
     value or option, and Ctrl-C outside training, each ending in one line."""
+    overrides = get_args_parser().parse_known_args()[0].overrides  # as Hydra parses them
+    try:
+        check_overrides(overrides)
+    except MemoError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
     if FULL_ERROR not in os.environ:
         os.environ[FULL_ERROR] = "1"
         _owned.append(True)
@@ -92,6 +99,5 @@ def run() -> None:
     except (HydraException, OmegaConfBaseException) as error:
         if not _owns_full_error():
             raise
-        overrides = [arg for arg in sys.argv[1:] if not arg.startswith("-")]
         print(f"error: {composition_error(error, overrides)}", file=sys.stderr)
         sys.exit(2)

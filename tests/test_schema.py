@@ -161,7 +161,40 @@ def cli_in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixtur
             ["model=eeaa"],
             "config group 'model' has no option 'eeaa'; did you mean 'eea'? (options: eea | mult",
         ),  # fmt: skip
-        (["trainer.lr=["], "error: no viable alternative at input '['"),
+        (
+            ["trainer.lr=["],
+            "error: cannot parse the override 'trainer.lr=[': no viable alternative at input '['",
+        ),  # fmt: skip
+        (
+            ["logger=null"],
+            "error: config group 'logger' takes an option, not null (options: csv | mlflow |",
+        ),  # a ValueError traceback before
+        (
+            ["model=[eea,mult]"],
+            "error: config group 'model' takes one option, got [eea,mult] (options: eea | ",
+        ),  # both files merged before: "'model.rnn' is not a setting of model=MulT"
+        (["-m", "regime=[zsl,fsl]"], "to run each in turn, sweep: -m regime=zsl,fsl"),
+        (
+            ["logger=[tensorboard,mlfow]"],
+            "config group 'logger' has no option 'mlfow'; did you mean 'mlflow'?",
+        ),  # "Could not load 'logger/mlfow'." before
+        (
+            ["logger.mlflow.experiment=x"],
+            "config key 'logger.mlflow.experiment' is a setting of logger=mlflow, which this run "
+            "does not choose; choose it with logger=mlflow",
+        ),  # "Could not override 'logger.mlflow.experiment'." before
+        (
+            ["hydra.launcher.n_jobs=4"],
+            "'hydra.launcher.n_jobs' is not a setting of hydra.launcher (hydra/launcher=basic)",
+        ),
+        (
+            ["hydra/launcher=parallel", "hydra.launcher.njobs=2"],
+            "did you mean 'hydra.launcher.n_jobs'?",
+        ),
+        (
+            ["hydra/launcher=parallel", "hydra.launcher.n_jobs=abc"],
+            "config key 'hydra.launcher.n_jobs': Value 'abc' of type 'str' could not be converted",
+        ),  # "Error merging override hydra.launcher.n_jobs=abc" before
     ],
 )
 def test_composition_errors_are_one_line(cli_in_process, args: list[str], line: str) -> None:
