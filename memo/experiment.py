@@ -116,6 +116,11 @@ def _run(
     device = resolve_device(str(cfg.trainer.device))
     dataset = parts.dataset
     corpus = load_corpus(dataset, cfg.paths.cache_dir)
+    data_files = (
+        fingerprint(dataset.expected_files(), Path(cfg.paths.cache_dir))
+        if corpus.source == "files"
+        else None
+    )
     data = apply_regime(corpus, parts.regime, dataset.emotion_index)
     log.info(
         "%s: train %d / valid %d / test %d samples; trained on %s; tested on %s",
@@ -133,6 +138,7 @@ def _run(
         "dataset": str(cfg.dataset.name),
         "dims": dims,
         "emotion_dim": emotion_dim,
+        "data": _data_identity(corpus.source, data_files),
     }
     trained, resume = data.seen, None
     if cfg.mode == "eval":
@@ -179,11 +185,7 @@ def _run(
         state = trainer.fit(data.train, data.valid, resume) if cfg.mode == "train" else None
         result = trainer.test(data.test, trained)
         metrics = _summary(cfg, meta, model, corpus, data, result, state, started, device)
-        metrics["data_files"] = (
-            fingerprint(dataset.expected_files(), Path(cfg.paths.cache_dir))
-            if corpus.source == "files"
-            else None
-        )
+        metrics["data_files"] = data_files
         metrics["untrained_output_rows"] = untrained
         _log_final(logger, cfg, metrics, result, data, trainer, vectors)
     finally:
@@ -211,6 +213,19 @@ def _tags(cfg: DictConfig, meta, model: EmotionModel, corpus: Corpus, data: Regi
     }
 
 
+def _mapping(checkpoint: dict[str, Any], key: str) -> dict[str, Any]:
+    """`checkpoint[key]` where it is a mapping, else {} (a checkpoint is someone else's data)."""
+    value = checkpoint.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _data_identity(source: str, files: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
+    """What a checkpoint records of the data it was trained on, compared on resume: the source
+    and each file's hash by name (the folder may move: paths.* are run-only)."""
+    hashes = {Path(p).name: f["sha256"] for p, f in (files or {}).items()}
+    return {"source": source, "sha256": dict(sorted(hashes.items())) or None}
+
+
 def _regime(config: dict[str, Any]) -> dict[str, Any]:
     """The `regime.*` keys of a flat config, which say how a model was trained."""
     return {k: v for k, v in config.items() if k.startswith("regime.") and k != "regime._target_"}
@@ -226,7 +241,7 @@ def _check_eval_regime(checkpoint, effective: dict[str, Any], data: RegimeData, 
     tables and metrics.json would call trained emotions unseen (zero-shot scores that are not),
     emotions it never trained seen, or label another few-shot setting."""
     trained = list(checkpoint["emotions"])
-    stored = checkpoint.get("config") if isinstance(checkpoint.get("config"), dict) else {}
+    stored = _mapping(checkpoint, "config")
     problems = []
     unseen = [e for e in trained if e not in data.seen]
     if unseen:
@@ -251,8 +266,7 @@ def _check_eval_regime(checkpoint, effective: dict[str, Any], data: RegimeData, 
 def _trained_by(checkpoint, path: Path, cache_dir: Path) -> dict[str, Any]:
     """What an evaluation records about its checkpoint: the file's hash, the run that trained
     it, and the epoch its weights are from (warned about when they are not the best epoch's)."""
-    state = checkpoint.get("state") if isinstance(checkpoint.get("state"), dict) else {}
-    stored = checkpoint.get("config") if isinstance(checkpoint.get("config"), dict) else {}
+    state, stored = _mapping(checkpoint, "state"), _mapping(checkpoint, "config")
     epoch, best = state.get("epoch"), state.get("best_epoch")
     if epoch != best:
         log.warning(
@@ -262,6 +276,7 @@ def _trained_by(checkpoint, path: Path, cache_dir: Path) -> dict[str, Any]:
     return {
         "sha256": fingerprint([path], cache_dir)[str(path.resolve())]["sha256"],
         "dataset": checkpoint.get("dataset"),
+        "data_source": _mapping(checkpoint, "data").get("source"),
         "seed": stored.get("seed"),
         **_regime(stored),
         "weights_epoch": epoch,

@@ -3,6 +3,7 @@ is test_cli's), and training on exported real-format files."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +75,19 @@ def test_auto_prefers_complete_files_and_says_why_it_does_not(tmp_path, monkeypa
     assert "because 1 of the real files are missing" in logs.text
     with pytest.raises(MemoError, match="ey_test.h5"):
         run_in_process(tmp_path, [*TINY, "dataset.source=files"], tmp_path / "fourth")
+
+
+def test_resume_refuses_a_checkpoint_trained_on_other_data(tmp_path, monkeypatch):
+    """The real files arrive while a run (dataset.source=auto) is interrupted: the same config
+    now reads them, and continuing would mix two corpora under the files' name."""
+    monkeypatch.chdir(tmp_path)  # the default paths.data_dir, `data`, is relative to it
+    args = [*TINY, "trainer.epochs=1", "dataset.scale=0.02"]
+    run_in_process(tmp_path, args, tmp_path / "run")
+    (tmp_path / "run" / "metrics.json").unlink()  # as if killed after its last checkpoint
+    export("mosei", tmp_path / "data", 0.02, monkeypatch)
+    message = "data: checkpoint has {'source': 'synthetic', 'sha256': None}, this run has "
+    with pytest.raises(MemoError, match=re.escape(message) + r"\{'source': 'files', 'sha256': "):
+        run_in_process(tmp_path, args, tmp_path / "run")
 
 
 @pytest.mark.parametrize("dataset", ["mosei", "iemocap"])

@@ -183,7 +183,8 @@ def test_eval_records_the_checkpoint_file_and_its_training(tmp_path, rnn_lf_chec
     digest = hashlib.sha256(rnn_lf_checkpoint.read_bytes()).hexdigest()
     assert trained.pop("weights_epoch") == trained.pop("best_epoch") >= 1  # a best.pt
     assert trained == {
-        "sha256": digest, "dataset": "mosei", "seed": 0, "regime.name": "zsl",
+        "sha256": digest, "dataset": "mosei", "data_source": "synthetic", "seed": 0,
+        "regime.name": "zsl",
         "regime.emotion": "fear",
     }  # fmt: skip
 

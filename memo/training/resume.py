@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from memo.errors import MemoError
 
-RESUME_KEYS = ("model_config", "dataset", "dims", "emotion_dim")
+RESUME_KEYS = ("model_config", "dataset", "data", "dims", "emotion_dim")
 
 
 def completed_metrics(run_dir: Path) -> dict[str, Any] | None:
