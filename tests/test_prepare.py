@@ -121,8 +121,8 @@ def test_left_padding_and_truncation_keep_the_last_rows():
 
 
 def test_segment_membership_needs_an_overlap_above_epsilon():
-    mask = overlaps(iv((1, 3)), iv((0, 1), (0.5, 1.5), (2.9, 4), (3, 4)))
-    assert mask.tolist() == [[False, True, True, False]]
+    members = overlaps(iv((1, 3)), iv((0, 1), (0.5, 1.5), (2.9, 4), (3, 4)), 10)
+    assert [m.tolist() for m in members] == [[1, 2]]
 
 
 def test_segments_take_the_same_word_rows_in_every_modality():

@@ -66,11 +66,26 @@ def average_frames(
     return means, counts
 
 
-def overlaps(references: np.ndarray, intervals: np.ndarray) -> np.ndarray:
-    """(R, N) mask: reference r and interval n overlap by more than EPSILON."""
-    start = np.maximum(references[:, None, 0], intervals[None, :, 0])
-    end = np.minimum(references[:, None, 1], intervals[None, :, 1])
-    return end - start > EPSILON
+def overlaps(references: np.ndarray, intervals: np.ndarray, max_pairs: int) -> list[np.ndarray]:
+    """Per reference (R, 2), the ascending indices of the `intervals` (N, 2, in start order)
+    that overlap it by more than EPSILON.
+
+    Only candidates are compared, not all R x N pairs: the intervals starting before the
+    reference ends, from the first whose end, or an earlier one's, passes its start (an
+    overlap above EPSILON needs both). ValueError when they are more than `max_pairs` pairs.
+    """
+    reach = np.maximum.accumulate(intervals[:, 1]) if len(intervals) else intervals[:, 1]
+    lo = np.searchsorted(reach, references[:, 0], side="right")
+    counts = np.maximum(np.searchsorted(intervals[:, 0], references[:, 1], side="left") - lo, 0)
+    if counts.sum() > max_pairs:
+        raise ValueError(f"{counts.sum()} pairs to compare, over the limit of {max_pairs}")
+    owner = np.repeat(np.arange(len(references)), counts)
+    index = np.arange(counts.sum()) + np.repeat(lo - (np.cumsum(counts) - counts), counts)
+    start = np.maximum(references[owner, 0], intervals[index, 0])
+    end = np.minimum(references[owner, 1], intervals[index, 1])
+    hit = end - start > EPSILON
+    ends = np.cumsum(np.bincount(owner[hit], minlength=len(references)))
+    return np.split(index[hit], ends[:-1]) if len(references) else []
 
 
 def left_pad(rows: np.ndarray, length: int) -> np.ndarray:

@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 FEATURES = ("text", "audio", "vision")
 MAX_SEQ_LEN = 1000  # bounds the output's size; real segments rarely exceed 100 words
+MAX_PAIRS = 1 << 22  # (segment, word) pairs compared per video; real videos need thousands
 
 
 class Tally:
@@ -144,16 +145,21 @@ def video_samples(
         np.sum(long & ~labelled),
     )
     keep = np.flatnonzero(long & labelled)
-    member = overlaps(segments[keep], words)
-    has_words = member.any(axis=1)
+    try:
+        member = overlaps(segments[keep], words, MAX_PAIRS)
+    except ValueError as err:
+        raise MemoError(
+            f"{len(keep)} labelled segments and {len(words)} words nest far more than in any "
+            f"real video: {err}"
+        ) from None
+    sizes = np.array([len(index) for index in member])
+    has_words = sizes > 0
     tally.note("segments without words (dropped, as the SDK's hard_unify)", np.sum(~has_words))
-    sizes = member.sum(axis=1)
     tally.note(f"segments longer than {seq_len} words (kept the last)", np.sum(sizes > seq_len))
     if not has_words.any():
         return None
-    member = member[has_words]
     samples = {
-        role: np.stack([left_pad(values[mask], seq_len) for mask in member])
+        role: np.stack([left_pad(values[index], seq_len) for index in member if len(index)])
         for role, values in rows.items()
     }
     samples["labels"] = labels[keep[has_words]]
@@ -240,7 +246,11 @@ def prepare_mosei(
         splits = {split: SplitFiles(stack, out, split, seq_len, dims) for split in SPLITS}
         shown = sys.stderr.isatty() if progress is None else progress
         for video in tqdm(selected, desc="mosei", unit="video", disable=not shown):
-            samples = video_samples({k: r.read(video) for k, r in readers.items()}, seq_len, tally)
+            data = {k: r.read(video) for k, r in readers.items()}
+            try:
+                samples = video_samples(data, seq_len, tally)
+            except MemoError as err:
+                raise MemoError(f"{csd_dir}: video '{video}': {err}") from None
             if samples is not None:
                 splits[fold_of[video]].append(samples)
         sizes = {split: len(files) for split, files in splits.items()}
