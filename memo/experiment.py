@@ -26,16 +26,23 @@ from memo.loggers import build_loggers
 from memo.models.base import EmotionModel
 from memo.models.factory import build_model, checkpoint_model, model_name
 from memo.run_config import (
+    config_differences,
     effective_config,
     flat_config,
     is_run_only,
     require_same_config,
+    shown,
     split_override,
 )
 from memo.run_lock import RunLock
 from memo.training.checkpoints import load_checkpoint
 from memo.training.results import format_table
-from memo.training.resume import check_compatible, completed_metrics, find_unfinished_run
+from memo.training.resume import (
+    check_compatible,
+    completed_metrics,
+    find_unfinished_run,
+    recorded_overrides,
+)
 from memo.training.runtime import resolve_device, seed_everything
 from memo.training.trainer import Evaluation, TaskSpec, Trainer
 
@@ -161,6 +168,7 @@ def _run(
             ) from None
         log.info("model and its settings come from the checkpoint %s", cfg.ckpt)
         _check_eval_regime(checkpoint, effective, data, Path(cfg.ckpt))
+        _check_eval_model_overrides(cfg, meta["model_config"], run_dir, Path(cfg.ckpt))
         meta["trained"] = _trained_by(checkpoint, Path(cfg.ckpt), Path(cfg.paths.cache_dir))
     else:
         if cfg.resume is not False and (run_dir / LAST).is_file():
@@ -260,6 +268,25 @@ def _check_eval_regime(checkpoint, effective: dict[str, Any], data: RegimeData, 
             f"{' and '.join(problems)}, so its results would be mislabelled. Evaluate it with "
             "the regime it was trained with (or, for zero-shot, one whose unseen emotion it "
             "never trained on)"
+        )
+
+
+def _check_eval_model_overrides(cfg: DictConfig, model_config, run_dir: Path, path: Path):
+    """Refuse model overrides (`model=mult`, `model.modalities=ta`) that describe another model
+    than the checkpoint's: evaluation uses the checkpoint's, but reports label a run by its
+    recorded overrides."""
+    overrides = recorded_overrides(run_dir) or []
+    named = [o for o in overrides if split_override(o)[0].lstrip("+~").split(".")[0] == "model"]
+    if not named:
+        return
+    composed = OmegaConf.to_container(cfg.model, resolve=True)
+    composed.pop("_partial_", None)
+    differences = config_differences(model_config, composed)
+    if differences:
+        raise MemoError(
+            f"mode=eval evaluates the model checkpoint {path} holds, but the overrides "
+            f"{' '.join(named)} describe another ({shown(differences, 3)}, as checkpoint -> "
+            "overrides) and would label its results. Leave out the model overrides"
         )
 
 

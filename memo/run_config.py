@@ -67,6 +67,11 @@ def config_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[
     ]
 
 
+def shown(differences: list[str], limit: int = 5) -> str:
+    """The first `limit` of `config_differences`, joined for a message."""
+    return "; ".join(differences[:limit]) + ("; ..." if len(differences) > limit else "")
+
+
 def require_same_config(stored: Any, current: dict[str, Any], what: str) -> None:
     """Refuse to continue or reuse `what` (a run's results or checkpoint) made with another
     effective config, listing each differing key with its old and new value."""

@@ -14,6 +14,7 @@ import pytest
 from conftest import assert_one_value_per_step, compose_config, read_metrics, run_in_process
 from data_fixtures import component
 
+import memo
 import memo.experiment
 import memo.io
 from memo.config import validate
@@ -171,6 +172,16 @@ def test_eval_refuses_a_regime_that_mislabels_the_checkpoints_emotions(
     with pytest.raises(MemoError, match=f"was trained on {re.escape(trained)}.*{refused}"):
         run_in_process(tmp_path, args, tmp_path / "eval")
     assert not (tmp_path / "eval" / "metrics.json").exists()
+
+
+def test_eval_refuses_model_overrides_that_would_label_another_model(tmp_path, rnn_lf_checkpoint):
+    """Reports label a run by its recorded overrides; evaluation uses the checkpoint's model."""
+    args = [*TINY, f"paths.cache_dir={tmp_path / 'cache'}", "regime=zsl", "regime.emotion=fear"]
+    with pytest.raises(MemoError, match=r"overrides model=mult describe another \(_target_: "):
+        memo.evaluate(rnn_lf_checkpoint, [*args, "model=mult"], tmp_path / "mult")
+    assert not (tmp_path / "mult" / "metrics.json").exists()
+    same = ["model=rnn_lf", "model.modalities=ta"]  # naming the checkpoint's model is fine
+    assert memo.evaluate(rnn_lf_checkpoint, [*args, *same], tmp_path / "same").metrics["model"]
 
 
 def test_eval_records_the_checkpoint_file_and_its_training(tmp_path, rnn_lf_checkpoint):

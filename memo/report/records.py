@@ -15,7 +15,7 @@ import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from memo.run_config import config_differences, effective_config
+from memo.run_config import config_differences, effective_config, shown
 
 METRICS_FILE = "metrics.json"
 STATUS_FILE = "status.json"  # written by memo.sweep for every sweep job
@@ -176,10 +176,9 @@ def check_config(run: Path, recorded: dict[str, Any]) -> None:
         raise Damaged(f"{CONFIG_FILE}: cannot be resolved ({_why(error)})") from None
     differences = config_differences(recorded, current)
     if differences:
-        shown = "; ".join(differences[:5]) + ("; ..." if len(differences) > 5 else "")
         raise Damaged(
             f"{METRICS_FILE} holds the results of other settings than {CONFIG_FILE} "
-            f"({shown}, as {METRICS_FILE} -> {CONFIG_FILE}): "
+            f"({shown(differences)}, as {METRICS_FILE} -> {CONFIG_FILE}): "
             "a later command in this directory changed its recorded config, so these numbers "
             "are not the results of the overrides it lists"
         )

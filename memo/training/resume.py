@@ -25,7 +25,9 @@ def completed_metrics(run_dir: Path) -> dict[str, Any] | None:
     return metrics if metrics.get("status") == "completed" else None
 
 
-def _overrides(run_dir: Path) -> list[str] | None:
+def recorded_overrides(run_dir: Path) -> list[str] | None:
+    """The command-line overrides `.hydra/overrides.yaml` records (without `resume=`), sorted:
+    what reports label the run with; None without the file."""
     path = run_dir / ".hydra" / "overrides.yaml"
     if not path.is_file():
         return None
@@ -40,7 +42,7 @@ def find_unfinished_run(output_root: Path, overrides: list[str], exclude: Path) 
         run_dir = last.parent.parent
         if run_dir.resolve() == exclude.resolve() or completed_metrics(run_dir) is not None:
             continue
-        if _overrides(run_dir) == wanted:
+        if recorded_overrides(run_dir) == wanted:
             return run_dir
     return None
 
