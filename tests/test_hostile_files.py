@@ -18,7 +18,9 @@ from test_prepare import write_sequences
 from memo import CONFIG_DIR
 from memo.data.components import build_component
 from memo.data.embeddings import WordVectors
+from memo.data.export import main as export_main
 from memo.data.files import load_files_corpus
+from memo.data.h5out import atomic_h5
 from memo.data.mosei_csd import sequences, standard_folds
 from memo.data.prepare import prepare_mosei
 from memo.data.safe_pickle import safe_load
@@ -280,3 +282,21 @@ def test_prepare_compares_only_candidate_segment_word_pairs(tmp_path):
         "3000 words nest far more than in any real video: 9000000 pairs to compare, over the "
         "limit of 4194304"
     )
+
+
+def test_a_file_where_a_folder_belongs_is_one_line(tmp_path):
+    """prepare's and export's --out, prepare's --csd: tracebacks (FileExistsError, then
+    NotADirectoryError from the clean-up) or a '.csd cannot be read' before."""
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(MemoError, match=f"^{blocker}: not a folder \\(expected the CMU-MOSEI"):
+        prepare_mosei(blocker, tmp_path / "out")
+    problems = {blocker: "it is a file, not a folder", blocker / "sub": "cannot make this folder"}
+    for out, problem in problems.items():
+        with pytest.raises(SystemExit, match=f"^error: --out {out}: {problem}"):
+            export_main(["--dataset", "iemocap", "--out", str(out)])
+    with (
+        pytest.raises(MemoError, match=f"^cannot write {blocker}/x.h5 into {blocker}: it is a "),
+        atomic_h5(blocker / "x.h5"),
+    ):
+        pass

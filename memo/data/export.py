@@ -21,6 +21,7 @@ from memo.data.components import build_component
 from memo.data.datasets.base import Dataset
 from memo.data.split import SPLITS
 from memo.data.synthetic import build_corpus
+from memo.data.validate import output_folder
 from memo.errors import MemoError
 
 
@@ -57,10 +58,10 @@ def main(argv: list[str] | None = None) -> None:
                 f"--format {args.format}: dataset {dataset.name} is written as "
                 f"{' | '.join(exports) or 'no format'}"
             )
+        out = output_folder(args.out, "--out")  # before the corpus is built
         corpus = build_corpus(dataset, Path(cfg.paths.cache_dir))
-        args.out.mkdir(parents=True, exist_ok=True)
         export = exports[args.format]
-        written = export.write(corpus, args.out)
+        written = export.write(corpus, out)
     except MemoError as err:
         raise SystemExit(f"error: {err}") from None
     sizes = ", ".join(f"{s} {len(corpus.splits[s])}" for s in SPLITS)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from memo.data.validate import output_folder
 from memo.errors import MemoError
 
 if TYPE_CHECKING:  # h5py is imported on use: importing this module costs nothing
@@ -28,18 +29,24 @@ def atomic_h5(path: Path | str) -> Iterator[h5py.File]:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.partial")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        output_folder(path.parent, f"cannot write {path} into")
         with h5py.File(tmp, "w") as file:
             yield file
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise MemoError(f"cannot write {path}: {err}") from None
+        _remove(tmp)
+        raise MemoError(f"cannot write {path}: {err.strerror or err}") from None
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _remove(tmp)
         raise
+
+
+def _remove(path: Path) -> None:
+    """Delete `path` if it can be: none may exist, or its folder may be a file."""
+    with suppress(OSError):
+        path.unlink()
 
 
 class RowWriter:

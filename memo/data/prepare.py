@@ -44,7 +44,7 @@ from memo.data.mosei_csd import (
 from memo.data.mosei_files import DATASET_KEY, FILES
 from memo.data.mosei_files import LABELS as EY_FILE
 from memo.data.split import SPLITS
-from memo.data.validate import NO_SUCH_FILE, check_file, file_problem
+from memo.data.validate import NO_SUCH_FILE, check_file, file_problem, output_folder
 from memo.errors import MemoError
 from memo.io import write_json
 
@@ -82,6 +82,8 @@ class Tally:
 
 def sequence_files(csd_dir: Path, visual: str) -> dict[str, Path]:
     """The four `.csd` files by role (text, audio, vision, labels); an error lists missing ones."""
+    if not Path(csd_dir).is_dir():
+        raise MemoError(f"{csd_dir}: not a folder (expected the CMU-MOSEI .csd files in it)")
     paths = {role: Path(csd_dir) / name for role, (name, _) in sequences(visual).items()}
     missing = [path.name for path in paths.values() if file_problem(path) == NO_SUCH_FILE]
     if missing:
@@ -225,8 +227,8 @@ def prepare_mosei(
     """
     if not 1 <= seq_len <= MAX_SEQ_LEN:
         raise MemoError(f"--seq-len: got {seq_len}; allowed: 1 to {MAX_SEQ_LEN} words")
-    out = Path(out)
     paths = sequence_files(Path(csd_dir), visual)
+    out = output_folder(Path(out), "--out")
     fold_of = {video: split for split, videos in standard_folds().items() for video in videos}
     tally = Tally()
     started = time.perf_counter()

@@ -42,6 +42,18 @@ def file_problem(path: Path) -> str | None:
     return next((what for test, what in NOT_REGULAR.items() if test(mode)), None)
 
 
+def output_folder(path: Path, what: str) -> Path:
+    """`path` as a folder, made if missing; a MemoError naming option `what` when a file is
+    in the way or the folder cannot be made."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise MemoError(f"{what} {path}: it is a file, not a folder") from None
+    except OSError as err:
+        raise MemoError(f"{what} {path}: cannot make this folder ({err.strerror})") from None
+    return path
+
+
 def check_file(path: Path, where: str = "") -> Path:
     """`path` if it is a regular file, else a MemoError `<where>: <path>: <problem>`."""
     problem = file_problem(path)
