@@ -396,10 +396,18 @@ def _model_seed(cfg: DictConfig, meta: dict[str, Any]) -> int:
 
 
 def _title(metrics: dict[str, Any]) -> str:
-    best = f", best epoch {metrics['best_epoch']}" if metrics["best_epoch"] else ""
+    """The results table's title: model, data, regime with its target (and few-shot fraction),
+    seed, and the epoch of the weights tested."""
+    regime = metrics["regime"]
+    if metrics["target_emotion"]:
+        fraction = metrics["config"].get("regime.fraction")
+        share = f", fraction {fraction}" if fraction is not None else ""
+        regime += f" (target {metrics['target_emotion']}{share})"
+    epoch = (metrics["trained"] or {}).get("weights_epoch") or metrics["best_epoch"]
+    weights = f", {'checkpoint' if metrics['mode'] == 'eval' else 'best'} epoch {epoch}"
     return (
         f"{metrics['model']} on {metrics['dataset']} ({metrics['data_source']}), "
-        f"regime {metrics['regime']}, seed {metrics['seed']}{best}: test"
+        f"regime {regime}, seed {metrics['seed']}{weights if epoch else ''}: test"
     )
 
 

@@ -39,6 +39,16 @@ def test_zero_shot_on_iemocap_scores_the_extra_emotion(tmp_path, capsys, model):
     assert "frustrated (unseen)" in capsys.readouterr().out  # the printed table
 
 
+def test_few_shot_title_names_the_target_and_fraction(tmp_path, capsys):
+    args = ["dataset=iemocap", "dataset.scale=0.1", "regime=fsl", "regime.emotion=excited",
+            "regime.fraction=0.1", *TINY[1:]]  # fmt: skip
+    metrics = run_in_process(tmp_path, args)
+    table = capsys.readouterr().out
+    best = metrics["best_epoch"]
+    assert f"regime fsl (target excited, fraction 0.1), seed 0, best epoch {best}: test" in table
+    assert "excited (few-shot)" in table
+
+
 def export(dataset: str, data_dir: Path, scale: float, monkeypatch) -> None:
     """`python -m memo.data.export` (its main, in process) into `data_dir`; its built-in corpus
     cache (.cache/memo, relative) under the test's working directory."""

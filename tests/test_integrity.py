@@ -184,12 +184,15 @@ def test_eval_refuses_model_overrides_that_would_label_another_model(tmp_path, r
     assert memo.evaluate(rnn_lf_checkpoint, [*args, *same], tmp_path / "same").metrics["model"]
 
 
-def test_eval_records_the_checkpoint_file_and_its_training(tmp_path, rnn_lf_checkpoint):
+def test_eval_records_the_checkpoint_file_and_its_training(tmp_path, rnn_lf_checkpoint, capsys):
     """Also the seed the model was trained with: evaluating one checkpoint with seeds 0, 1, 2
     must not read as three trained seeds in a report."""
     args = [*TINY, "mode=eval", f"ckpt={rnn_lf_checkpoint}", "regime=zsl", "regime.emotion=fear"]
     metrics = run_in_process(tmp_path, [*args, "seed=1"], tmp_path / "eval")
     assert (metrics["seed"], metrics["config"]["seed"]) == (0, 1)
+    epoch = metrics["trained"]["weights_epoch"]
+    title = f"regime zsl (target fear), seed 0, checkpoint epoch {epoch}: test"
+    assert title in capsys.readouterr().out
     trained = metrics["trained"]
     digest = hashlib.sha256(rnn_lf_checkpoint.read_bytes()).hexdigest()
     assert trained.pop("weights_epoch") == trained.pop("best_epoch") >= 1  # a best.pt
