@@ -90,9 +90,12 @@ def test_a_text_vector_file_without_line_breaks_is_refused_unread(tmp_path):
         (b"anger 1 2 3 x\n", "glove.txt line 1: the values of 'anger' are not all numbers"),
         (b"the 1 2 3 4\nanger 1 nan 3 inf\n", "'anger' holds 2 values that are NaN, infinite"),
         (b"anger 1 2 3 1e39\n", "'anger' holds 1 values that are NaN, infinite or beyond float32"),
+        (b"the 1 2 3 4\nanger 1 2 3 4 5\n", "line 2: 'anger' is followed by 5 values; expected 4"),
     ],
 )
-def test_text_vectors_must_be_finite_numbers(tmp_path, content, message):
+def test_text_vector_lines_must_hold_the_word_and_dim_finite_numbers(tmp_path, content, message):
+    """Each was loaded (NaN, inf), a ValueError traceback ('x'), or 'words not found' (a
+    line of 5 values: the word looked like 'anger 1')."""
     path = tmp_path / "glove.txt"
     path.write_bytes(content)
     with pytest.raises(MemoError, match=message.replace("(", r"\(")):

@@ -152,6 +152,7 @@ def scan_text(path: Path, words: set[str], dim: int) -> dict[str, np.ndarray]:
     """
     heads = {w.split(" ")[0].encode() for w in words}
     found: dict[str, np.ndarray] = {}
+    longer: dict[str, tuple[int, int]] = {}  # word -> (line, values) of a line with too many
     limit = WORD_BYTES + VALUE_BYTES * dim
     number = 0
     with path.open("rb") as file:
@@ -166,10 +167,14 @@ def scan_text(path: Path, words: set[str], dim: int) -> dict[str, np.ndarray]:
                     f"{path}: the first line holds {len(line.split()) - 1} values; expected "
                     f"{dim} (config key 'embeddings.dim')"
                 )
-            if line[: line.find(b" ")] not in heads:
+            head = line[: line.find(b" ")]
+            if head not in heads:
                 continue
             parts = line.rstrip(b"\r\n").rsplit(b" ", dim)
             word = parts[0].decode("utf-8", errors="replace")
+            values = len(line.split()) - 1
+            if word not in words and values > dim and head.decode(errors="replace") in words:
+                longer.setdefault(head.decode(errors="replace"), (number, values))
             if word in words and word not in found:
                 if len(parts) != dim + 1:
                     raise MemoError(f"{path} line {number}: expected '{word}' and {dim} values")
@@ -184,4 +189,10 @@ def scan_text(path: Path, words: set[str], dim: int) -> dict[str, np.ndarray]:
                     break
     if number == 0:
         raise MemoError(f"{path}: empty file; expected lines of a word and {dim} values")
+    for word, (number, values) in longer.items():
+        if word not in found:  # not a longer word that starts with it: a line of more values
+            raise MemoError(
+                f"{path} line {number}: '{word}' is followed by {values} values; expected {dim} "
+                "(config key 'embeddings.dim')"
+            )
     return found
