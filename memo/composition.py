@@ -9,6 +9,7 @@ import re
 from collections.abc import Sequence
 
 from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, MissingConfigException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
@@ -23,8 +24,11 @@ LIST_GROUPS = ("logger",)  # the groups whose options combine: logger=[tensorboa
 
 def compose_config(overrides: Sequence[str] = (), hydra: bool = False) -> DictConfig:
     """The run config `python run.py *overrides` would compose (Hydra's compose API), with
-    Hydra's own section when `hydra` is true."""
+    Hydra's own section when `hydra` is true. Inside a running Hydra app (a callback), with
+    that app's config search path."""
     check_overrides(overrides)
+    if GlobalHydra.instance().is_initialized():
+        return compose(config_name="config", overrides=list(overrides), return_hydra_config=hydra)
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         return compose(config_name="config", overrides=list(overrides), return_hydra_config=hydra)
 

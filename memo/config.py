@@ -9,10 +9,14 @@ top level, `trainer`, `paths` and `logger` are declared here; a component group 
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypedDict
 
+from hydra.errors import HydraException
+from hydra.experimental.callback import Callback
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -26,12 +30,14 @@ from memo.models.base import EmotionModel
 from memo.models.factory import DATA_BOUND
 from memo.schema import (
     NonNegativeFloat,
+    NonNegativeInt,
     PositiveFloat,
     PositiveInt,
     Range,
     Schema,
     Seed,
     Text,
+    check_value,
 )
 from memo.training.trainer import Precision
 
@@ -130,6 +136,21 @@ ONE_SOURCE = {"lr": "${trainer.lr}", "weight_decay": "${trainer.weight_decay}"}
 def validate(cfg: DictConfig) -> Components:
     """Check every key and value a run depends on before any data is loaded; returns the
     dataset, regime and word-vector components built on the way (each checks its own values)."""
+    values = check_values(cfg)
+    components = Components(
+        dataset=build_component(cfg.dataset, "dataset", Dataset),
+        regime=build_component(cfg.regime, "regime", Regime),
+        embeddings=build_component(cfg.embeddings, "embeddings", WordVectors),
+    )
+    model = check_component(values["model"], "model", EmotionModel, bound=DATA_BOUND)
+    model.check_settings(values["model"])
+    _check_optimization(cfg.trainer)
+    return components
+
+
+def check_values(cfg: DictConfig) -> dict[str, Any]:
+    """The run config's values, after the checks that need no component built: no value left
+    missing, every key declared, every value of its type and in bounds, `ckpt` fits `mode`."""
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         group = missing[0].split(".")[0]
@@ -142,15 +163,7 @@ def validate(cfg: DictConfig) -> Components:
         raise MemoError(f"config key '{key}': {str(error).splitlines()[0]}") from None
     Schema.of_record(RunConfig, "the run config").check(values, "")
     _check_ckpt(values["mode"], values["ckpt"])
-    components = Components(
-        dataset=build_component(cfg.dataset, "dataset", Dataset),
-        regime=build_component(cfg.regime, "regime", Regime),
-        embeddings=build_component(cfg.embeddings, "embeddings", WordVectors),
-    )
-    model = check_component(values["model"], "model", EmotionModel, bound=DATA_BOUND)
-    model.check_settings(values["model"])
-    _check_optimization(cfg.trainer)
-    return components
+    return values
 
 
 def _check_ckpt(mode: str, ckpt: str | None) -> None:
@@ -203,3 +216,63 @@ def _torch_error(key: str, values: dict[str, Any], error: Exception) -> MemoErro
     named = [k for k in values if not k.startswith("_") and k.lower() in lowered]
     where = f"{key}.{named[0]}" if len(named) == 1 else key
     return MemoError(f"config key '{where}': {message} ({values['_target_']})")
+
+
+# The launcher settings memo's presets (memo/conf/hydra/launcher) declare, with the values a
+# job can run with; the plugins' own schemas check only their types.
+LAUNCHER_SETTINGS: dict[str, Any] = {
+    "n_jobs": PositiveInt | Literal[-1],  # joblib: jobs at once; -1: one per core
+    "timeout_min": PositiveInt,
+    "cpus_per_task": PositiveInt | None,
+    "tasks_per_node": PositiveInt | None,
+    "gpus_per_node": NonNegativeInt | None,
+    "mem_gb": PositiveInt | None,
+    "array_parallelism": PositiveInt,
+    "partition": Text | None,
+}
+
+
+class ConfigCheck(Callback):
+    """Hydra callback, first in memo/conf/config.yaml: `check_values` before Hydra creates the
+    run folder, and before a sweep launches any job, every planned job's config and the
+    launcher's settings, so that a bad value in one job of many ends the sweep at once, not
+    when that job's turn comes. A problem ends the command with one line, exit status 2."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _exit_on_error(lambda: _check_run(config))
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _exit_on_error(lambda: _check_sweep(config))
+
+
+def _exit_on_error(check: Callable[[], None]) -> None:
+    try:
+        check()
+    except MemoError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+def _check_run(config: DictConfig) -> None:
+    check_value(config.hydra.run.dir, Text, "hydra.run.dir")
+    check_values(OmegaConf.masked_copy(config, [k for k in config if k != "hydra"]))
+
+
+def _check_sweep(config: DictConfig) -> None:
+    """The sweep folder, the launcher's settings and every job the basic sweeper will run (a
+    search such as Optuna's asks for its jobs as it goes: each is checked when it starts)."""
+    from memo.composition import compose_config, composition_error
+    from memo.report.jobs import expected_jobs
+
+    check_value(config.hydra.sweep.dir, Text, "hydra.sweep.dir")
+    launcher = config.hydra.launcher
+    for key, hint in LAUNCHER_SETTINGS.items():
+        if key in launcher:
+            check_value(launcher[key], hint, f"hydra.launcher.{key}")
+    for number, overrides in enumerate(expected_jobs(config) or []):
+        try:
+            check_values(compose_config(overrides))
+        except (MemoError, HydraException, OmegaConfBaseException) as error:
+            reason = error if isinstance(error, MemoError) else composition_error(error, overrides)
+            shown = " ".join(o for o in overrides if not o.startswith("hydra"))
+            raise MemoError(f"sweep job {number} ({shown}): {reason} (no job was run)") from None

@@ -203,6 +203,37 @@ def test_composition_errors_are_one_line(cli_in_process, args: list[str], line: 
     assert line in err and err.count("\n") == 1, err
 
 
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["-m", "seed=0,abc"], "error: sweep job 1 (seed=abc): config key 'seed': got 'abc'; "),
+        (["-m", "trainer.lrr=1,2"], "sweep job 0 (trainer.lrr=1): config key 'trainer.lrr' is"),
+        (
+            ["-m", "hydra/launcher=parallel", "hydra.launcher.n_jobs=0", "seed=0,1"],
+            "error: config key 'hydra.launcher.n_jobs': got 0; allowed: an integer >= 1, or -1",
+        ),  # joblib's ValueError traceback before
+        (
+            ["-m", "hydra/launcher=submitit", "hydra.launcher.timeout_min=-5", "seed=0"],
+            "error: config key 'hydra.launcher.timeout_min': got -5; allowed: an integer >= 1",
+        ),  # every job failed in submitit, 42 lines, before
+        (["-m", "hydra.sweep.dir=", "seed=0"], "config key 'hydra.sweep.dir': got ''; allowed: a"),
+        (["hydra.run.dir="], "error: config key 'hydra.run.dir': got ''; allowed: a string that"),
+        (["paths.output_dir="], "error: config key 'paths.output_dir': got ''; allowed: a str"),
+    ],
+)
+def test_bad_values_end_a_run_or_sweep_before_any_folder_or_job(
+    cli_in_process, tmp_path, monkeypatch, args: list[str], line: str
+) -> None:
+    """A bad value in one job of a sweep failed only when its turn came, after the others had
+    run; an empty sweep or run folder wrote into the working directory (paths.output_dir=:
+    /<date>)."""
+    monkeypatch.chdir(tmp_path)
+    code, err = cli_in_process(*args)
+    assert code == 2
+    assert line in err and err.count("\n") == 1, err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_cli_prints_a_bad_value_as_one_line_before_loading_data(tmp_path) -> None:
     """The real process: one line on stderr, exit 2, no run directory made."""
     out = tmp_path / "run"
