@@ -298,6 +298,7 @@ def test_missing_sequences_are_listed(tmp_path):
         ),
         ("features", lambda g, n: g.create_dataset(n, (2, 1), "f8"), "holds no data"),
         ("features", lambda g, n: g.create_dataset(n, data=h5py.Empty("f8")), "shape None"),
+        ("features", lambda g, n: g.create_dataset(n, data=np.zeros((2, 0))), "no feature columns"),
     ],
 )
 def test_untrusted_files_are_checked_before_reading(tmp_path, name, make, message):

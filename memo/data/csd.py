@@ -50,7 +50,12 @@ class CsdReader:
             self.ids = sorted(self._data.keys())
             if not self.ids:
                 raise MemoError(f"{self.path}: '/{self.name}/data' holds no videos")
-            self.dim = self._datasets(self.ids[0])[1].shape[1]
+            features = self._datasets(self.ids[0])[1]
+            self.dim = features.shape[1]
+            if not self.dim:
+                raise MemoError(
+                    f"{self.path}: '{features.name}' has shape {features.shape}: no feature columns"
+                )
         except BaseException:
             self._file.close()
             raise
