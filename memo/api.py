@@ -7,6 +7,7 @@ resolves relative paths the same way (against the working directory).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from memo import composition
 from memo.composition import composition_error
+from memo.config import check_values
 from memo.errors import MemoError
 from memo.experiment import run_experiment
 from memo.models.base import EmotionModel
@@ -34,9 +36,34 @@ class Result:
     model: EmotionModel
 
 
+def _overrides(overrides: Any) -> list[str]:
+    """`overrides` as a list of strings; a lone string (`"seed=1"`, read as the overrides
+    "s", "e", ...) or anything else is a MemoError."""
+    if isinstance(overrides, (list, tuple)) and all(isinstance(o, str) for o in overrides):
+        return list(overrides)
+    raise MemoError(
+        f"overrides: got {overrides!r}; allowed: a list of strings such as "
+        "['dataset=iemocap', 'trainer.epochs=5']"
+    )
+
+
+def _path(value: Any, name: str) -> Path:
+    """`value` (a str or os.PathLike) as a Path; anything else is a MemoError naming `name`."""
+    if isinstance(value, (str, os.PathLike)) and str(value).strip():
+        return Path(value)
+    raise MemoError(f"{name}: got {value!r}; allowed: a path (a str or a pathlib.Path)")
+
+
+def _quoted(text: str) -> str:
+    """`text` as a quoted override value: commas, `=`, brackets and quotes are kept as they
+    are (Hydra's own sweep folders are named `trainer.lr=0.1,seed=0`), `${` is not resolved."""
+    return "'" + text.replace("'", "\\'").replace("${", "\\${") + "'"
+
+
 def compose_config(overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
     """The run config `python run.py *overrides` would compose; an unknown key or option, or
     an override Hydra cannot parse, is a one-line MemoError as on the command line."""
+    overrides = _overrides(overrides)
     try:
         return composition.compose_config(overrides)
     except (HydraException, OmegaConfBaseException) as error:
@@ -65,9 +92,10 @@ def train(overrides: list[str] | tuple[str, ...] = (), run_dir: Path | str | Non
     """Run the experiment `python run.py *overrides` runs, in `run_dir` (default: a new
     `<paths.output_dir>/<date>/<time>`); a finished run there with the same config is reused,
     another config is refused (as on the CLI). Raises MemoError on bad input."""
-    overrides = list(overrides)
+    overrides = _overrides(overrides)
     cfg = compose_config(overrides)
-    run_dir = (Path(run_dir) if run_dir is not None else _new_run_dir(cfg)).resolve()
+    check_values(cfg)  # as the command line does before it makes the run folder
+    run_dir = (_path(run_dir, "run_dir") if run_dir is not None else _new_run_dir(cfg)).resolve()
     _save_hydra_files(cfg, overrides, run_dir)
     metrics = run_experiment(cfg, run_dir)
     checkpoint = cfg.ckpt if cfg.mode == "eval" else run_dir / "checkpoints" / "best.pt"
@@ -79,13 +107,14 @@ def evaluate(
     ckpt: Path | str, overrides: list[str] | tuple[str, ...] = (), run_dir: Path | str | None = None
 ) -> Result:
     """Evaluate the checkpoint `ckpt` on the test split the overrides select (`mode=eval`)."""
-    return train(["mode=eval", f"ckpt={Path(ckpt)}", *overrides], run_dir)
+    ckpt = _quoted(str(_path(ckpt, "ckpt")))
+    return train(["mode=eval", f"ckpt={ckpt}", *_overrides(overrides)], run_dir)
 
 
 def load(ckpt: Path | str) -> tuple[EmotionModel, DictConfig]:
     """The model a memo checkpoint holds, with its weights (eval mode, CPU), and the run config
     it was trained with. Checked like `mode=eval`: a checkpoint never names code."""
-    path = Path(ckpt)
+    path = _path(ckpt, "ckpt")
     checkpoint = load_checkpoint(path)
     model, _ = checkpoint_model(
         checkpoint.get("model_config"), path, None, checkpoint["dims"],

@@ -78,3 +78,38 @@ def test_bad_overrides_are_memo_errors(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(MemoError, match="trainer.epochs"):
         memo.train(["trainer.epochs=0"])
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: memo.train("seed=1"), "overrides: got 'seed=1'; allowed: a list of strings"),
+        (lambda: memo.train([1]), "overrides: got [1]; allowed: a list of strings"),
+        (lambda: memo.train(None), "overrides: got None; allowed: a list of strings"),
+        (lambda: memo.train(["seed=1"], run_dir=5), "run_dir: got 5; allowed: a path"),
+        (lambda: memo.evaluate(None), "ckpt: got None; allowed: a path"),
+        (lambda: memo.evaluate("x.pt", "seed=1"), "overrides: got 'seed=1'"),
+        (lambda: memo.evaluate("no/such.pt"), "config key 'ckpt': got 'no/such.pt'; allowed: a "),
+        (lambda: memo.load(5), "ckpt: got 5; allowed: a path"),
+        (lambda: memo.train(["model=null"]), "config group 'model' takes an option, not null"),
+    ],
+)
+def test_wrong_argument_types_are_memo_errors(tmp_path, monkeypatch, call, message):
+    """A lone string was read as one override per character ("Error parsing override 's'");
+    None and numbers were TypeErrors or ValueErrors from deep inside."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(MemoError) as raised:
+        call()
+    assert message in str(raised.value) and "\n" not in str(raised.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_evaluate_takes_a_checkpoint_in_a_folder_named_like_a_sweep_job(trained, tmp_path):
+    """Hydra names sweep folders `trainer.lr=0.1,seed=0`: "Ambiguous value for argument
+    'ckpt=...'" before (the path was pasted into an override unquoted)."""
+    folder = tmp_path / "trainer.lr=0.1,seed=0" / "it's [1] ${x}"
+    folder.mkdir(parents=True)
+    ckpt = folder / "best.pt"
+    ckpt.write_bytes((trained.run_dir / "checkpoints" / "best.pt").read_bytes())
+    evaluated = memo.evaluate(ckpt, TINY, run_dir=tmp_path / "eval")
+    assert evaluated.metrics["test"] == trained.metrics["test"]
