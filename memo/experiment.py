@@ -39,8 +39,8 @@ from memo.training.checkpoints import load_checkpoint
 from memo.training.results import format_table
 from memo.training.resume import (
     check_compatible,
-    completed_metrics,
     find_unfinished_run,
+    finished_run,
     recorded_overrides,
 )
 from memo.training.runtime import resolve_device, seed_everything
@@ -94,13 +94,11 @@ def run_experiment(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     effective = effective_config(cfg)
     with ExitStack() as locks:
         locks.enter_context(RunLock(run_dir))
-        if cfg.resume is not False:
-            done = completed_metrics(run_dir)
-            if done is not None:
-                require_same_config(done.get("config"), effective, f"the finished run in {run_dir}")
-                log.info("%s already holds a finished run of this config; not running it again",
-                         run_dir)  # fmt: skip
-                return done
+        done = finished_run(cfg.resume, run_dir, effective)
+        if done is not None:
+            log.info("%s already holds a finished run of this config; not running it again",
+                     run_dir)  # fmt: skip
+            return done
         if cfg.mode == "train" and cfg.resume is not False:
             resumed_dir = _resume_dir(cfg, run_dir)
             if resumed_dir != run_dir:

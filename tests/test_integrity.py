@@ -13,10 +13,12 @@ import stat
 import pytest
 from conftest import assert_one_value_per_step, compose_config, read_metrics, run_in_process
 from data_fixtures import component
+from omegaconf import OmegaConf
 
 import memo
 import memo.experiment
 import memo.io
+from memo.callbacks import OutputDirCheck
 from memo.config import validate
 from memo.data.regimes import apply_regime
 from memo.data.sources import load_corpus
@@ -131,6 +133,30 @@ def test_a_second_process_in_a_run_directory_is_refused(tmp_path):
         run_in_process(tmp_path, TINY)
     assert f"pid {os.getpid()} on host" in str(error.value)
     run_in_process(tmp_path, TINY)  # released with the holder
+
+
+def test_a_refused_single_run_is_refused_before_hydra_rewrites_the_record(tmp_path, capsys):
+    """Hydra writes `.hydra/` (what reports label results with) after its on_run_start callback
+    and before the run: the callback refuses first, so the finished run's record stays its own."""
+    run_dir = tmp_path / "run"
+    run_in_process(tmp_path, TINY, run_dir)
+
+    def start(*overrides: str) -> None:
+        """OutputDirCheck.on_run_start as Hydra calls it for `python run.py overrides`."""
+        cfg = compose_config([*TINY, f"paths.cache_dir={tmp_path / 'cache'}", *overrides])
+        hydra = {"hydra": {"run": {"dir": str(run_dir)}}}
+        OutputDirCheck().on_run_start(OmegaConf.merge(hydra, cfg))
+
+    start()  # the same settings: reused by the run, nothing to refuse
+    with pytest.raises(SystemExit) as stop:
+        start("trainer.lr=5e-4")
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: the finished run in {run_dir} was made with other settings")
+    assert "trainer.lr: 0.001 -> 0.0005" in err
+    with RunLock(run_dir), pytest.raises(SystemExit):  # another process runs there
+        start()
+    assert f"run directory {run_dir} is in use by another memo process" in capsys.readouterr().err
 
 
 # 4. mode=eval records what the checkpoint holds; checkpoints never name code.

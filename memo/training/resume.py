@@ -9,6 +9,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from memo.errors import MemoError
+from memo.run_config import require_same_config
 
 RESUME_KEYS = ("model_config", "dataset", "data", "dims", "emotion_dim")
 
@@ -23,6 +24,18 @@ def completed_metrics(run_dir: Path) -> dict[str, Any] | None:
     except json.JSONDecodeError:
         return None  # written atomically, so only a hand-edited file can be garbled
     return metrics if metrics.get("status") == "completed" else None
+
+
+def finished_run(resume: Any, run_dir: Path, effective: dict[str, Any]) -> dict[str, Any] | None:
+    """The metrics of the finished run in `run_dir` that this run (with setting `resume` and
+    effective config `effective`) reuses instead of running again; None when there is none or
+    resume=false. A finished run of other settings is refused, naming each differing key."""
+    if resume is False:
+        return None
+    done = completed_metrics(run_dir)
+    if done is not None:
+        require_same_config(done.get("config"), effective, f"the finished run in {run_dir}")
+    return done
 
 
 def recorded_overrides(run_dir: Path) -> list[str] | None:
