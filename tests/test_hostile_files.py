@@ -17,6 +17,7 @@ from test_prepare import write_sequences
 
 from memo import CONFIG_DIR
 from memo.data.components import build_component
+from memo.data.csd import CsdReader
 from memo.data.embeddings import WordVectors
 from memo.data.export import main as export_main
 from memo.data.files import load_files_corpus
@@ -303,3 +304,26 @@ def test_a_file_where_a_folder_belongs_is_one_line(tmp_path):
         atomic_h5(blocker / "x.h5"),
     ):
         pass
+
+
+def test_keys_and_names_from_a_file_stay_on_one_short_line(tmp_path):
+    """A file's keys were listed in full (a 80 MB HDF5 file of 100,000 groups made a 1 MB
+    message), and names with line breaks broke the message into lines."""
+    folder = tmp_path / "mosei"
+    write_files(folder, mosei_arrays(np.random.default_rng(0)))
+    with h5py.File(folder / "ey_test.h5", "w") as file:
+        for i in range(20):
+            file.create_group(f"g{i:02}")
+    with pytest.raises(MemoError) as raised:
+        load_files_corpus(dataset_config("mosei", folder), tmp_path / "cache")
+    assert str(raised.value).endswith(
+        "expected an HDF5 dataset named 'd1', found keys ['g00', 'g01', 'g02', 'g03', 'g04', "
+        "'g05', 'g06', 'g07', 'g08', 'g09', ...] (20 in all)"
+    )
+    path = tmp_path / "x.csd"
+    with h5py.File(path, "w") as file:
+        file.create_group("seq/data/line\nbreak").create_dataset("intervals", data=np.zeros(2))
+        file["seq/data/line\nbreak/features"] = np.zeros((2, 1))
+    with pytest.raises(MemoError) as raised:
+        CsdReader(path)
+    assert str(raised.value).startswith(f"{path}: video 'line\\nbreak' must hold intervals")

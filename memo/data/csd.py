@@ -18,7 +18,7 @@ import numpy as np
 
 from memo.data.h5out import atomic_h5
 from memo.data.mosei_files import check_storage
-from memo.data.validate import check_file
+from memo.data.validate import check_file, listing, one_line
 from memo.errors import MemoError
 
 if TYPE_CHECKING:  # h5py is imported on use: importing this module costs nothing
@@ -37,12 +37,13 @@ class CsdReader:
         try:
             self._file = h5py.File(self.path, "r")
         except OSError as err:
-            raise MemoError(f"{self.path}: not a readable HDF5 file ({err})") from None
+            raise MemoError(f"{self.path}: not a readable HDF5 file ({one_line(err)})") from None
         try:
             roots = list(self._file.keys())
             if len(roots) != 1:
                 raise MemoError(
-                    f"{self.path}: expected one top-level group (the sequence), found {roots}"
+                    f"{self.path}: expected one top-level group (the sequence), "
+                    f"found {listing(roots)}"
                 )
             self.name = roots[0]
             root = self._node(self._file, self.name, h5py.Group)
@@ -54,7 +55,7 @@ class CsdReader:
             self.dim = features.shape[1]
             if not self.dim:
                 raise MemoError(
-                    f"{self.path}: '{features.name}' has shape {features.shape}: no feature columns"
+                    f"{self.path}: {features.name!r} has shape {features.shape}: no feature columns"
                 )
         except BaseException:
             self._file.close()
@@ -71,13 +72,13 @@ class CsdReader:
         intervals, features = self._datasets(video)
         if features.shape[1] != self.dim:
             raise MemoError(
-                f"{self.path}: '{features.name}' has {features.shape[1]} features per row; "
+                f"{self.path}: {features.name!r} has {features.shape[1]} features per row; "
                 f"the sequence's first video has {self.dim}"
             )
         try:
             return intervals.astype(np.float64)[()], features.astype(np.float64)[()]
         except OSError as err:
-            raise MemoError(f"{self.path}: cannot read video '{video}' ({err})") from None
+            raise MemoError(f"{self.path}: cannot read video {video!r} ({one_line(err)})") from None
 
     def _datasets(self, video: str) -> tuple[h5py.Dataset, h5py.Dataset]:
         """The checked intervals and features datasets of `video`."""
@@ -89,12 +90,12 @@ class CsdReader:
         n = intervals.shape[0] if intervals.ndim else -1
         if intervals.shape != (n, 2) or features.ndim != 2 or features.shape[0] != n:
             raise MemoError(
-                f"{self.path}: video '{video}' must hold intervals (n, 2) and features (n, d); "
+                f"{self.path}: video {video!r} must hold intervals (n, 2) and features (n, d); "
                 f"found {intervals.shape} and {features.shape}"
             )
         if n * max(2, features.shape[1]) * 8 > MAX_ARRAY_BYTES:
             raise MemoError(
-                f"{self.path}: '{features.name}' declares shape {features.shape}, over the "
+                f"{self.path}: {features.name!r} declares shape {features.shape}, over the "
                 f"{MAX_ARRAY_BYTES >> 20} MiB limit per video"
             )
         return intervals, features
@@ -106,15 +107,15 @@ class CsdReader:
         where = f"{parent.name.rstrip('/')}/{key}"
         link = parent.get(key, getlink=True)
         if link is None:
-            raise MemoError(f"{self.path}: missing '{where}'")
+            raise MemoError(f"{self.path}: missing {where!r}")
         if not isinstance(link, h5py.HardLink):
-            raise MemoError(f"{self.path}: '{where}' is a {type(link).__name__}; refused")
+            raise MemoError(f"{self.path}: {where!r} is a {type(link).__name__}; refused")
         node = parent[key]
         if not isinstance(node, kind):
-            raise MemoError(f"{self.path}: '{where}' must be an HDF5 {kind.__name__.lower()}")
+            raise MemoError(f"{self.path}: {where!r} must be an HDF5 {kind.__name__.lower()}")
         if isinstance(node, h5py.Dataset):
             if node.dtype.kind not in "fiu" or node.shape is None:  # None: h5py.Empty
-                raise MemoError(f"{self.path}: '{where}' must be numeric, found {node!r}")
+                raise MemoError(f"{self.path}: {where!r} must be numeric, found {node!r}")
             check_storage(node, self.path, where)
         return node
 

@@ -12,7 +12,7 @@ import numpy as np
 from memo.data.py2pickle import dump_py2_array
 from memo.data.safe_pickle import safe_load
 from memo.data.split import MODALITIES, SPLITS, Corpus, Split
-from memo.data.validate import clean_features, expect_same, expect_shape
+from memo.data.validate import clean_features, expect_same, expect_shape, listing
 from memo.errors import MemoError
 
 if TYPE_CHECKING:
@@ -145,8 +145,7 @@ def _expect_keys(value: object, keys: tuple[str, ...], where: str) -> dict:
     missing = [k for k in keys if k not in value]
     if missing:
         raise MemoError(
-            f"{where}: expected keys {list(keys)}, missing {missing}; "
-            f"found {sorted(map(str, value))}"
+            f"{where}: expected keys {list(keys)}, missing {missing}; found {listing(value)}"
         )
     return value
 

@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from memo.data.split import SPLITS, Corpus, Split
-from memo.data.validate import check_file, check_shape, clean_features, expect_same
+from memo.data.validate import (
+    check_file,
+    check_shape,
+    clean_features,
+    expect_same,
+    listing,
+    one_line,
+)
 from memo.errors import MemoError
 
 if TYPE_CHECKING:
@@ -149,7 +156,7 @@ def _open(path: Path) -> Iterator[h5py.File]:
         with h5py.File(path, "r") as file:
             yield file
     except OSError as err:
-        raise MemoError(f"{path}: not a readable HDF5 file ({err})") from None
+        raise MemoError(f"{path}: not a readable HDF5 file ({one_line(err)})") from None
 
 
 def _dataset(
@@ -163,7 +170,7 @@ def _dataset(
     if link is None:
         raise MemoError(
             f"{path}: expected an HDF5 dataset named '{DATASET_KEY}', "
-            f"found keys {sorted(file.keys())}"
+            f"found keys {listing(file.keys())}"
         )
     if isinstance(link, h5py.ExternalLink):
         raise MemoError(
@@ -190,7 +197,7 @@ def check_storage(node: h5py.Dataset, path: Path, name: str) -> None:
     data, no plug-in filter) and stores data, and not far less than it declares."""
     if node.is_virtual or node.external:
         raise MemoError(
-            f"{path}: '{name}' keeps its data in other files (virtual dataset or "
+            f"{path}: {name!r} keeps its data in other files (virtual dataset or "
             "external storage); expected a dataset stored in this file"
         )
     plist = node.id.get_create_plist()
@@ -198,25 +205,25 @@ def check_storage(node: h5py.Dataset, path: Path, name: str) -> None:
     unknown = sorted(set(filters) - builtin_filters())
     if unknown:
         raise MemoError(
-            f"{path}: '{name}' uses HDF5 filters {unknown}, which are not built in "
+            f"{path}: {name!r} uses HDF5 filters {unknown}, which are not built in "
             "(a plug-in would be loaded to read it)"
         )
     declared = math.prod(node.shape) * node.dtype.itemsize
     stored = min(node.id.get_storage_size(), path.stat().st_size)
     if declared > max(SMALL_DATASET, MAX_EXPANSION * stored):
         raise MemoError(
-            f"{path}: '{name}' declares shape {node.shape} of {node.dtype} ({declared} bytes) "
+            f"{path}: {name!r} declares shape {node.shape} of {node.dtype} ({declared} bytes) "
             f"but stores {stored} bytes; refused (limit: {MAX_EXPANSION} x the stored size, "
             f"or {SMALL_DATASET >> 20} MiB)"
         )
     if declared and not stored:
         raise MemoError(
-            f"{path}: '{name}' declares shape {node.shape} but holds no data (never written; "
+            f"{path}: {name!r} declares shape {node.shape} but holds no data (never written; "
             "every value would read as the fill value)"
         )
     chunk = math.prod(node.chunks or ()) * node.dtype.itemsize
     if chunk > max(SMALL_DATASET, declared):  # each chunk is decompressed whole
         raise MemoError(
-            f"{path}: '{name}' has chunks of shape {node.chunks} ({chunk} bytes), larger "
+            f"{path}: {name!r} has chunks of shape {node.chunks} ({chunk} bytes), larger "
             f"than the dataset and than {SMALL_DATASET >> 20} MiB; refused"
         )

@@ -252,7 +252,7 @@ def prepare_mosei(
             try:
                 samples = video_samples(data, seq_len, tally)
             except MemoError as err:
-                raise MemoError(f"{csd_dir}: video '{video}': {err}") from None
+                raise MemoError(f"{csd_dir}: video {video!r}: {err}") from None
             if samples is not None:
                 splits[fold_of[video]].append(samples)
         sizes = {split: len(files) for split, files in splits.items()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,20 @@ def file_problem(path: Path) -> str | None:
     except OSError as err:  # a symlink loop, a file in place of a folder, no permission
         return f"cannot be read ({err.strerror})"
     return next((what for test, what in NOT_REGULAR.items() if test(mode)), None)
+
+
+def listing(names: Iterable[object], limit: int = 10) -> str:
+    """`names` sorted, as a list of at most `limit` reprs and how many there are in all: a
+    file's keys go into one-line messages, and a hostile file can hold millions."""
+    names = sorted(map(str, names))
+    if len(names) <= limit:
+        return str(names)
+    return f"{str(names[:limit])[:-1]}, ...] ({len(names)} in all)"
+
+
+def one_line(error: BaseException) -> str:
+    """`error`'s message on one line (HDF5's can span several)."""
+    return " ".join(str(error).split())
 
 
 def output_folder(path: Path, what: str) -> Path:
