@@ -327,3 +327,11 @@ def test_keys_and_names_from_a_file_stay_on_one_short_line(tmp_path):
     with pytest.raises(MemoError) as raised:
         CsdReader(path)
     assert str(raised.value).startswith(f"{path}: video 'line\\nbreak' must hold intervals")
+
+
+def test_a_global_named_with_a_line_break_stays_one_line(tmp_path):
+    path = tmp_path / "data.pkl"  # protocol 4: STACK_GLOBAL of module "os\nx", name "system"
+    path.write_bytes(b"\x80\x04\x8c\x04os\nx\x94\x8c\x06system\x94\x93\x94.")
+    with pytest.raises(MemoError) as raised:
+        safe_load(path)
+    assert str(raised.value).startswith(f"{path}: refused to load global 'os\\nx.system'; only")

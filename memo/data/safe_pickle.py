@@ -22,7 +22,7 @@ from typing import IO, TypeVar
 
 import numpy as np
 
-from memo.data.validate import check_file
+from memo.data.validate import check_file, one_line
 from memo.errors import MemoError
 
 T = TypeVar("T")
@@ -137,7 +137,7 @@ def scan_pickle(
     except _Unbounded as err:
         raise refuse(str(err), pos) from None
     except ValueError as err:  # genops: unknown opcode, truncated argument; _step: bad stack
-        raise MemoError(f"{where}: not a readable pickle ({err})") from None
+        raise MemoError(f"{where}: not a readable pickle ({one_line(err)})") from None
 
 
 def _effect(op: pickletools.OpcodeInfo) -> tuple[int, bool, bool]:
@@ -320,7 +320,7 @@ class _ArrayUnpickler(pickle.Unpickler):
         target = _ALLOWED.get((module, name))
         if target is None:
             raise MemoError(
-                f"{self.path}: refused to load global '{module}.{name}'; only numpy arrays "
+                f"{self.path}: refused to load global {f'{module}.{name}'!r}; only numpy arrays "
                 "and plain containers are allowed in data pickles"
             )
         return target
@@ -391,7 +391,7 @@ def safe_load(path: Path | str, encoding: str = "ASCII") -> object:
         raise MemoError(f"{path}: cannot read file ({err.strerror or err})") from None
     except Exception as err:  # a damaged pickle can fail in many ways inside numpy too
         raise MemoError(
-            f"{path}: not a readable pickle of numpy arrays ({type(err).__name__}: {err})"
+            f"{path}: not a readable pickle of numpy arrays ({type(err).__name__}: {one_line(err)})"
         ) from None
     check_arrays(value, str(path))
     return value
