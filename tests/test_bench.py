@@ -161,3 +161,28 @@ def test_the_allocator_is_tuned_except_where_the_user_set_it(monkeypatch) -> Non
     assert tune_allocator() == {name: value for name, (_, value) in MALLOC_SETTINGS.items()}
     monkeypatch.setenv("MALLOC_TOP_PAD_", "0")
     assert "MALLOC_TOP_PAD_" not in tune_allocator()
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["--scale", "nan"], "argument --scale: got 'nan'; allowed: a number > 0"),
+        (["--seq-len", "0"], "argument --seq-len: got '0'; allowed: an integer >= 1"),
+        (["--batch-size", "1.5"], "argument --batch-size: got '1.5'; allowed: an integer >= 1"),
+        (["--warmup-epochs", "-1"], "argument --warmup-epochs: got '-1'; allowed: an integer >="),
+        (["--startup-runs", "0"], "argument --startup-runs: got '0'; allowed: an integer >= 1"),
+        (["--grid-pairs", "0"], "argument --grid-pairs: got '0'; allowed: an integer >= 1"),
+        (["--scaling-seq-lens", "1.5"], "argument --scaling-seq-lens: got '1.5'; allowed: comma"),
+        (["--scaling-scales", ""], "argument --scaling-scales: got ''; allowed: comma-separated"),
+        (["--grid-text-dims", "50.5"], "argument --grid-text-dims: got '50.5'; allowed: comma"),
+        (["--out", "/"], "argument --out: / is a folder; allowed: a JSON file's path"),
+        (["--out", "/dev/null/x.json"], "argument --out: /dev/null is a file, so /dev/null/x"),
+    ],
+)
+def test_bad_option_values_are_refused_before_measuring(args, line, capsys):
+    """--scale nan, 0 or negative counts were accepted (a NaN-sized run, an empty median);
+    1.5 steps became 1; --out a folder was an IsADirectoryError after the first measurement."""
+    with pytest.raises(SystemExit) as exited:
+        bench_main(["--skip-main", *args])
+    assert exited.value.code == 2
+    assert f"python -m memo.bench: error: {line}" in capsys.readouterr().err

@@ -34,10 +34,13 @@ import argparse
 import json
 import logging
 import sys
+import typing
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from memo import schema
 from memo.bench.machine import cores, describe
 from memo.bench.measure import measure
 from memo.bench.parity import (
@@ -50,6 +53,8 @@ from memo.bench.parity import (
 from memo.bench.report import format_report, scaling_table, targets
 from memo.bench.startup import measure_startup
 from memo.bench.workers import spawn
+from memo.errors import MemoError
+from memo.schema import NonNegativeInt, PositiveFloat, PositiveInt, Seed
 from memo.training.trainer import PRECISIONS
 
 MODELS = ("eea", "rnn_ef", "rnn_lf", "mult")
@@ -104,8 +109,44 @@ def _key(spec: dict[str, Any]) -> tuple:
     return (spec["model"], spec["precision"], spec["scale"], spec["seq_len"])
 
 
-def _floats(text: str) -> list[float]:
-    return [float(x) for x in text.split(",") if x]
+def _typed(hint: Any) -> Callable[[str], Any]:
+    """An argparse `type` for a memo.schema type (`PositiveInt`, `list[PositiveFloat]`: a
+    comma-separated list): the text read as numbers and checked against `hint`, or an error
+    saying what is allowed."""
+    listed = typing.get_origin(hint) is list
+    item = typing.get_args(hint)[0] if listed else hint
+    base = typing.get_args(item)[0] if typing.get_origin(item) is Annotated else item
+
+    def parse(text: str) -> Any:
+        try:
+            value = [base(x) for x in text.split(",") if x.strip()] if listed else base(text)
+            schema.check_value(value, hint, "")
+        except (ValueError, MemoError):
+            value = []
+        if value == []:
+            allowed = f"comma-separated, each {schema.describe(item)}" if listed else ""
+            raise argparse.ArgumentTypeError(
+                f"got {text!r}; allowed: {allowed or schema.describe(hint)}"
+            )
+        return value
+
+    return parse
+
+
+positive_int, non_negative_int, positive_float = map(
+    _typed, (PositiveInt, NonNegativeInt, PositiveFloat)
+)
+
+
+def _json_file(text: str) -> Path:
+    """--out: a file to write, not a folder nor a path under a file."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder; allowed: a JSON file's path")
+    above = next((p for p in path.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise argparse.ArgumentTypeError(f"{above} is a file, so {text} cannot be written")
+    return path
 
 
 def _names(allowed: tuple[str, ...]):
@@ -130,58 +171,53 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="comma-separated (default: all)")  # fmt: skip
     parser.add_argument("--precisions", type=_names(tuple(PRECISIONS)), default=list(PRECISIONS),
                         help="comma-separated (default: fp32,bf16)")  # fmt: skip
-    parser.add_argument("--scale", type=float, default=1.0,
+    parser.add_argument("--scale", type=positive_float, default=1.0,
                         help="data size as a fraction of MOSEI's (default 1)")  # fmt: skip
-    parser.add_argument("--seq-len", type=int, default=20, help="time steps (default 20)")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--epochs", type=int, default=3, help="measured epochs (median)")
-    parser.add_argument("--warmup-batches", type=int, default=10)
-    parser.add_argument("--warmup-epochs", type=int, default=None,
+    parser.add_argument("--seq-len", type=positive_int, default=20, help="time steps (default 20)")
+    parser.add_argument("--batch-size", type=positive_int, default=64)
+    parser.add_argument("--epochs", type=positive_int, default=3, help="measured epochs (median)")
+    parser.add_argument("--warmup-batches", type=non_negative_int, default=10)
+    parser.add_argument("--warmup-epochs", type=non_negative_int, default=None,
                         help="untimed whole epochs first (default: 1 on CUDA or with "
                         "--compile, else 0)")  # fmt: skip
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--threads", type=int, default=cores(),
+    parser.add_argument("--threads", type=positive_int, default=cores(),
                         help="torch threads and OMP_NUM_THREADS (default: all cores)")  # fmt: skip
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
     parser.add_argument("--no-floor", action="store_true", help="skip the compute floor")
     parser.add_argument("--skip-main", action="store_true", help="only the chosen extras")
     parser.add_argument("--scaling", action="store_true",
                         help="also time epochs at other sizes and sequence lengths")  # fmt: skip
-    parser.add_argument("--scaling-scales", type=_floats, default=[0.25, 0.5, 1.0],
+    parser.add_argument("--scaling-scales", type=_typed(list[PositiveFloat]),
+                        default=[0.25, 0.5, 1.0],
                         help="sizes timed at --seq-len (default 0.25,0.5,1)")  # fmt: skip
-    parser.add_argument("--scaling-seq-lens", type=_floats, default=[20, 50],
+    parser.add_argument("--scaling-seq-lens", type=_typed(list[PositiveInt]), default=[20, 50],
                         help="lengths timed at the smallest of those (default 20,50)")  # fmt: skip
     parser.add_argument("--startup", action="store_true",
                         help="also time start-up to the first step, cold and warm")  # fmt: skip
-    parser.add_argument("--startup-runs", type=int, default=5,
+    parser.add_argument("--startup-runs", type=positive_int, default=5,
                         help="warm start-ups of each run (median; default 5)")  # fmt: skip
     parser.add_argument("--parity", action="store_true",
                         help="also train EEA on the built-in corpus in fp32 and bf16")  # fmt: skip
-    parser.add_argument("--parity-seed", type=int, default=0)
-    parser.add_argument("--text-dim", type=int, default=300,
+    parser.add_argument("--parity-seed", type=_typed(Seed), default=0)
+    parser.add_argument("--text-dim", type=positive_int, default=300,
                         help="text feature and emotion vector size of the random data (default "
                         "300, the paper's GloVe; 50 is the built-in corpus's)")  # fmt: skip
     parser.add_argument("--precision-grid", action="store_true",
                         help="also fp32 against bf16 side by side in one process per model, "
                         "text size and batch size (training and evaluation samples/s)")  # fmt: skip
-    parser.add_argument("--grid-text-dims", type=_floats, default=[50, 300],
+    parser.add_argument("--grid-text-dims", type=_typed(list[PositiveInt]), default=[50, 300],
                         help="text sizes of --precision-grid (default 50,300)")  # fmt: skip
-    parser.add_argument("--grid-batch-sizes", type=_floats, default=[64, 256],
+    parser.add_argument("--grid-batch-sizes", type=_typed(list[PositiveInt]), default=[64, 256],
                         help="batch sizes of --precision-grid (default 64,256)")  # fmt: skip
-    parser.add_argument("--grid-pairs", type=int, default=5,
+    parser.add_argument("--grid-pairs", type=positive_int, default=5,
                         help="fp32/bf16 pairs per grid point (median; default 5)")  # fmt: skip
-    parser.add_argument("--grid-train-samples", type=int, default=1280,
+    parser.add_argument("--grid-train-samples", type=positive_int, default=1280,
                         help="training samples per grid pass (default 1280)")  # fmt: skip
-    parser.add_argument("--out", type=Path, default=Path("outputs/bench.json"),
+    parser.add_argument("--out", type=_json_file, default=Path("outputs/bench.json"),
                         help="JSON results (default outputs/bench.json)")  # fmt: skip
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    args.scaling_seq_lens = [int(t) for t in args.scaling_seq_lens]
-    args.grid_text_dims = [int(d) for d in args.grid_text_dims]
-    args.grid_batch_sizes = [int(b) for b in args.grid_batch_sizes]
-    if args.epochs < 1 or args.threads < 1 or args.scale <= 0:
-        parser.error("--epochs and --threads must be positive, --scale above 0")
-    return args
+    return parser.parse_args(argv)
 
 
 def _write(path: Path, report: dict[str, Any]) -> None:
