@@ -103,6 +103,15 @@ def test_text_vector_lines_must_hold_the_word_and_dim_finite_numbers(tmp_path, c
         read_word_vectors(vector_file(path, tmp_path), ["anger"])
 
 
+def test_a_text_file_read_as_a_pickle_says_how_to_read_it_as_text(tmp_path):
+    """A fastText-style `.vec` file was only 'not a readable pickle (...)'."""
+    path = tmp_path / "vectors.vec"
+    path.write_text("anger 1 2 3 4\n")
+    with pytest.raises(MemoError, match=r"pickle \(APPEND on too short a stack\) \(embeddings."):
+        read_word_vectors(vector_file(path, tmp_path), ["anger"])
+    read_word_vectors(vector_file(path, tmp_path, format="text"), ["anger"])
+
+
 @pytest.mark.parametrize(
     ("vector", "message"),
     [

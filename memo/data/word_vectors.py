@@ -55,7 +55,15 @@ def read_word_vectors(embeddings: VectorFile, words: list[str]) -> dict[str, np.
     dim = int(embeddings.dim)
     lookup = {w: w.capitalize() if embeddings.capitalize else w for w in words}
     if _format(embeddings, path) == "pickle":
-        table = _read_pickle(path)
+        try:
+            table = _read_pickle(path)
+        except MemoError as err:
+            if embeddings.format == "pickle":
+                raise
+            raise MemoError(
+                f"{err} (embeddings.format=auto reads a file not ending in .txt as the authors' "
+                "pickle; set embeddings.format=text for a GloVe text file)"
+            ) from None
     else:
         wanted = sorted(set(lookup.values()))
         table = _cached_text(path, wanted, dim, Path(embeddings.cache_dir))
