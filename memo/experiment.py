@@ -39,6 +39,7 @@ from memo.training.checkpoints import load_checkpoint
 from memo.training.results import format_table
 from memo.training.resume import (
     check_compatible,
+    completed_metrics,
     find_unfinished_run,
     finished_run,
     recorded_overrides,
@@ -192,6 +193,7 @@ def _run(
         result = trainer.test(data.test, trained)
         metrics = _summary(cfg, meta, model, corpus, data, result, state, started, device)
         metrics["data_files"] = data_files
+        metrics["best_checkpoint_sha256"] = _best_checkpoint_sha256(run_dir, cfg) if state else None
         metrics["untrained_output_rows"] = untrained
         _log_final(logger, cfg, metrics, result, data, trainer, vectors)
     finally:
@@ -298,8 +300,23 @@ def _trained_by(checkpoint, path: Path, cache_dir: Path) -> dict[str, Any]:
             "checkpoint %s holds the weights after epoch %s, not those of its run's selected "
             "(best) epoch %s; the run's result is its best.pt", path, epoch, best,
         )  # fmt: skip
+    sha256 = fingerprint([path], cache_dir)[str(path.resolve())]["sha256"]
+    run = completed_metrics(path.parent.parent) if path.name == "best.pt" else None
+    recorded = (run or {}).get("best_checkpoint_sha256")
+    if recorded is not None and recorded != sha256:
+        raise MemoError(
+            f"checkpoint {path} is not the best.pt its run finished with: its sha256 "
+            f"{sha256[:16]}... differs from {recorded[:16]}... recorded in "
+            f"{path.parent.parent / 'metrics.json'} (replaced after training?)"
+        )
+    if recorded is None:
+        log.warning(
+            "checkpoint %s is not the best.pt of a finished run (no metrics.json beside it "
+            "records it): its training may have been interrupted", path,
+        )  # fmt: skip
     return {
-        "sha256": fingerprint([path], cache_dir)[str(path.resolve())]["sha256"],
+        "sha256": sha256,
+        "of_finished_run": recorded is not None,
         "dataset": checkpoint.get("dataset"),
         "data_source": _mapping(checkpoint, "data").get("source"),
         "seed": stored.get("seed"),
@@ -307,6 +324,13 @@ def _trained_by(checkpoint, path: Path, cache_dir: Path) -> dict[str, Any]:
         "weights_epoch": epoch,
         "best_epoch": best,
     }
+
+
+def _best_checkpoint_sha256(run_dir: Path, cfg: DictConfig) -> str:
+    """The hash of the best.pt a finished training run leaves: an evaluation of that file checks
+    it is the one these results came from."""
+    best = run_dir / "checkpoints" / "best.pt"
+    return fingerprint([best], Path(cfg.paths.cache_dir))[str(best.resolve())]["sha256"]
 
 
 def _untrained_rows(model: EmotionModel, trained, tested) -> list[str]:

@@ -8,6 +8,7 @@ import importlib
 import json
 import os
 import re
+import shutil
 import stat
 
 import pytest
@@ -210,6 +211,18 @@ def test_eval_refuses_model_overrides_that_would_label_another_model(tmp_path, r
     assert memo.evaluate(rnn_lf_checkpoint, [*args, *same], tmp_path / "same").metrics["model"]
 
 
+def test_eval_refuses_a_best_pt_replaced_after_its_run_finished(tmp_path, rnn_lf_checkpoint):
+    run = tmp_path / "copy"
+    shutil.copytree(rnn_lf_checkpoint.parent.parent, run)
+    best = run / "checkpoints" / "best.pt"
+    checkpoint = load_checkpoint(best)
+    next(iter(checkpoint["model"].values())).add_(1.0)  # other weights, same place and format
+    save_checkpoint(best, checkpoint)
+    args = [*TINY, "mode=eval", f"ckpt={best}", "regime=zsl", "regime.emotion=fear"]
+    with pytest.raises(MemoError, match=f"checkpoint {best} is not the best.pt its run finished"):
+        run_in_process(tmp_path, args, tmp_path / "eval")
+
+
 def test_eval_records_the_checkpoint_file_and_its_training(tmp_path, rnn_lf_checkpoint, capsys):
     """Also the seed the model was trained with: evaluating one checkpoint with seeds 0, 1, 2
     must not read as three trained seeds in a report."""
@@ -223,7 +236,8 @@ def test_eval_records_the_checkpoint_file_and_its_training(tmp_path, rnn_lf_chec
     digest = hashlib.sha256(rnn_lf_checkpoint.read_bytes()).hexdigest()
     assert trained.pop("weights_epoch") == trained.pop("best_epoch") >= 1  # a best.pt
     assert trained == {
-        "sha256": digest, "dataset": "mosei", "data_source": "synthetic", "seed": 0,
+        "sha256": digest, "of_finished_run": True, "dataset": "mosei", "data_source": "synthetic",
+        "seed": 0,
         "regime.name": "zsl",
         "regime.emotion": "fear",
     }  # fmt: skip
