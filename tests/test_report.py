@@ -232,6 +232,10 @@ DAMAGES = {
     ),
     "emotions": (edit_metrics(test_emotions="fear"), "metrics.json: 'test_emotions' is 'fear'"),
     "no config": (edit_metrics(config=None), "metrics.json: no 'config'"),
+    "not completed": (
+        edit_metrics(status="running"),
+        "metrics.json: 'status' is 'running'; expected 'completed' (memo writes no other)",
+    ),
     # Hydra rewrote .hydra/ at a later start in the job's folder that memo then refused (a re-run
     # with other settings, a second process): the numbers are not the overrides' it now lists.
     "relabelled": (
