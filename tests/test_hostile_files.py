@@ -344,3 +344,15 @@ def test_a_global_named_with_a_line_break_stays_one_line(tmp_path):
     with pytest.raises(MemoError) as raised:
         safe_load(path)
     assert str(raised.value).startswith(f"{path}: refused to load global 'os\\nx.system'; only")
+
+
+def test_a_data_folder_that_is_a_file_is_refused_with_the_config(tmp_path):
+    """Each of the 12 files was listed as unreadable ('Not a directory'), after start-up."""
+    blocker = tmp_path / "cmu-mosei"
+    blocker.write_text("")
+    with pytest.raises(MemoError) as raised:
+        dataset_config("mosei", blocker)
+    assert str(raised.value) == (
+        f"config key 'dataset.dir': got '{blocker}'; allowed: a folder of the real files "
+        "(this is a file)"
+    )

@@ -63,6 +63,10 @@ class Dataset(ABC):
             raise config_error("dataset.metrics", self.metrics, f"a list from {list(METRICS)}")
         if self.selection not in self.metrics:
             raise config_error("dataset.selection", self.selection, " | ".join(self.metrics))
+        if self.source != "synthetic" and Path(self.dir).exists() and not Path(self.dir).is_dir():
+            raise config_error(
+                "dataset.dir", self.dir, "a folder of the real files (this is a file)"
+            )
         unnamed = [e for e in self.all_emotions if e not in self.words]
         if unnamed:
             raise config_error(
