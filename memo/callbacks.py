@@ -9,12 +9,9 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
-from omegaconf.errors import OmegaConfBaseException
 
 from memo.errors import MemoError
-from memo.run_config import effective_config
-from memo.run_lock import RunLock
-from memo.training.resume import finished_run
+from memo.training.resume import refuse_early
 
 
 def _require_writable(directory: str, key: str) -> None:
@@ -36,20 +33,15 @@ def _require_writable(directory: str, key: str) -> None:
 
 
 def _refuse_early(config: DictConfig, run_dir: Path) -> None:
-    """Check, under the run lock, what the run itself would refuse in `run_dir`: another memo
-    process there, or a finished run of other settings. Hydra writes `.hydra/` (config and
-    overrides, which reports label the results with) before the run starts: refused only then,
-    the directory's finished results would be left under this command's settings."""
+    """`refuse_early` for the run Hydra is about to start in `run_dir`, as one line and exit 2:
+    Hydra writes `.hydra/` (config and overrides, which reports label results with) before the
+    run starts, so a run refused only then would leave a finished run's results under this
+    command's settings."""
     task = OmegaConf.create(OmegaConf.to_container(config))  # unresolved, as Hydra saves it
     with open_dict(task):
         del task["hydra"]
     try:
-        effective = effective_config(task)
-    except OmegaConfBaseException:  # an incomplete config: the run reports it
-        return
-    try:
-        with RunLock(run_dir):
-            finished_run(task.get("resume"), run_dir, effective)
+        refuse_early(task, run_dir)
     except MemoError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

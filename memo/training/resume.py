@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from memo.errors import MemoError
-from memo.run_config import require_same_config
+from memo.run_config import effective_config, require_same_config
+from memo.run_lock import RunLock
 
 RESUME_KEYS = ("model_config", "dataset", "data", "dims", "emotion_dim")
 
@@ -36,6 +38,18 @@ def finished_run(resume: Any, run_dir: Path, effective: dict[str, Any]) -> dict[
     if done is not None:
         require_same_config(done.get("config"), effective, f"the finished run in {run_dir}")
     return done
+
+
+def refuse_early(cfg: DictConfig, run_dir: Path) -> None:
+    """Raise MemoError for what a run of `cfg` would refuse in `run_dir` (another memo process
+    there, a finished run of other settings), checked under the run lock; call it before
+    writing the run's record (`.hydra/`) there. An incomplete config is left to the run."""
+    try:
+        effective = effective_config(cfg)
+    except OmegaConfBaseException:
+        return
+    with RunLock(run_dir):
+        finished_run(cfg.get("resume"), run_dir, effective)
 
 
 def recorded_overrides(run_dir: Path) -> list[str] | None:
