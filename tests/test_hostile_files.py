@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
+import signal
 from pathlib import Path
 
 import h5py
@@ -356,3 +358,32 @@ def test_a_data_folder_that_is_a_file_is_refused_with_the_config(tmp_path):
         f"config key 'dataset.dir': got '{blocker}'; allowed: a folder of the real files "
         "(this is a file)"
     )
+
+
+def test_a_cache_lock_replaced_by_a_fifo_does_not_block(tmp_path, caplog):
+    """Opening the lock for writing waited for a reader of the FIFO forever."""
+    folder = tmp_path / "mosei"
+    write_files(folder, mosei_arrays(np.random.default_rng(0)))
+    dataset = dataset_config("mosei", folder)
+    load_files_corpus(dataset, tmp_path / "cache")
+    (entry,) = (p for p in (tmp_path / "cache" / "files").iterdir() if p.is_dir())
+    shutil.rmtree(entry)
+    lock = entry.parent / f"{entry.name}.lock"
+    lock.unlink()
+    os.mkfifo(lock)
+
+    class Blocked(Exception):
+        """Raised by the alarm (not an OSError, which the cache would take as unwritable)."""
+
+    def hung(*_: object) -> None:
+        raise Blocked
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(5)
+    try:
+        corpus = load_files_corpus(dataset, tmp_path / "cache")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert len(corpus.splits["train"]) == SIZES["train"]
+    assert f"could not write cache {entry} (" in caplog.text

@@ -113,7 +113,9 @@ def cached_corpus(
         return corpus
     try:
         root.mkdir(parents=True, exist_ok=True)
-        lock = (root / f"{key}.lock").open("a")
+        # no link followed; a FIFO put in its place fails (ENXIO) instead of blocking the run
+        flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+        lock = os.fdopen(os.open(root / f"{key}.lock", flags, 0o666), "a")
     except OSError as err:
         log.warning("could not write cache %s (%s); continuing without it", entry, err)
         return build()
