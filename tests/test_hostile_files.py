@@ -387,3 +387,15 @@ def test_a_cache_lock_replaced_by_a_fifo_does_not_block(tmp_path, caplog):
         signal.signal(signal.SIGALRM, previous)
     assert len(corpus.splits["train"]) == SIZES["train"]
     assert f"could not write cache {entry} (" in caplog.text
+
+
+def test_a_deeply_nested_cache_manifest_is_rebuilt(tmp_path, caplog):
+    """It was a RecursionError traceback."""
+    folder = tmp_path / "mosei"
+    write_files(folder, mosei_arrays(np.random.default_rng(0)))
+    dataset = dataset_config("mosei", folder)
+    load_files_corpus(dataset, tmp_path / "cache")
+    (path,) = (tmp_path / "cache" / "files").glob("*/manifest.json")
+    path.write_text("[" * 100_000)
+    assert len(load_files_corpus(dataset, tmp_path / "cache").splits["train"]) == SIZES["train"]
+    assert f"cache entry {path.parent} is damaged" in caplog.text

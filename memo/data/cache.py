@@ -163,7 +163,7 @@ def read_entry(entry: Path, warn: bool = True) -> Corpus | None:
             groups["splits"],
             groups["extras"],
         )
-    except (OSError, EOFError, ValueError, KeyError, TypeError, MemoError) as err:
+    except (OSError, EOFError, ValueError, KeyError, TypeError, RecursionError, MemoError) as err:
         if warn:
             log.warning("cache entry %s is damaged (%s); rebuilding it", entry, err)
         return None
