@@ -23,6 +23,7 @@ from memo.data.csd import CsdReader
 from memo.data.embeddings import WordVectors
 from memo.data.export import main as export_main
 from memo.data.files import load_files_corpus
+from memo.data.fingerprint import fingerprint
 from memo.data.h5out import atomic_h5
 from memo.data.mosei_csd import sequences, standard_folds
 from memo.data.prepare import prepare_mosei
@@ -399,3 +400,12 @@ def test_a_deeply_nested_cache_manifest_is_rebuilt(tmp_path, caplog):
     path.write_text("[" * 100_000)
     assert len(load_files_corpus(dataset, tmp_path / "cache").splits["train"]) == SIZES["train"]
     assert f"cache entry {path.parent} is damaged" in caplog.text
+
+
+def test_a_deeply_nested_fingerprint_cache_entry_is_hashed_again(tmp_path):
+    data = tmp_path / "data.bin"
+    data.write_bytes(b"x")
+    first = fingerprint([data], tmp_path / "cache")
+    (entry,) = (tmp_path / "cache" / "fingerprints").glob("*.json")
+    entry.write_text("[" * 100_000)
+    assert fingerprint([data], tmp_path / "cache") == first

@@ -38,7 +38,7 @@ def fingerprint(paths: list[Path], cache_dir: Path) -> dict[str, dict[str, objec
         try:
             cached = json.loads(entry.read_text())
             digest = cached["sha256"] if cached.get("identity") == identity else None
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
             digest = None
         if digest is None:
             digest = _sha256(path)
