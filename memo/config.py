@@ -136,21 +136,20 @@ ONE_SOURCE = {"lr": "${trainer.lr}", "weight_decay": "${trainer.weight_decay}"}
 def validate(cfg: DictConfig) -> Components:
     """Check every key and value a run depends on before any data is loaded; returns the
     dataset, regime and word-vector components built on the way (each checks its own values)."""
-    values = check_values(cfg)
+    check_values(cfg)
     components = Components(
         dataset=build_component(cfg.dataset, "dataset", Dataset),
         regime=build_component(cfg.regime, "regime", Regime),
         embeddings=build_component(cfg.embeddings, "embeddings", WordVectors),
     )
-    model = check_component(values["model"], "model", EmotionModel, bound=DATA_BOUND)
-    model.check_settings(values["model"])
     _check_optimization(cfg.trainer)
     return components
 
 
 def check_values(cfg: DictConfig) -> dict[str, Any]:
-    """The run config's values, after the checks that need no component built: no value left
-    missing, every key declared, every value of its type and in bounds, `ckpt` fits `mode`."""
+    """The run config's values, after the checks that build nothing: no value left missing,
+    every key declared (a component's by its class), every value of its type and in bounds,
+    the model's settings fit together, `ckpt` fits `mode`."""
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         group = missing[0].split(".")[0]
@@ -163,6 +162,10 @@ def check_values(cfg: DictConfig) -> dict[str, Any]:
         raise MemoError(f"config key '{key}': {str(error).splitlines()[0]}") from None
     Schema.of_record(RunConfig, "the run config").check(values, "")
     _check_ckpt(values["mode"], values["ckpt"])
+    for key, kind in (("dataset", Dataset), ("regime", Regime), ("embeddings", WordVectors)):
+        check_component(values[key], key, kind)
+    model = check_component(values["model"], "model", EmotionModel, bound=DATA_BOUND)
+    model.check_settings(values["model"])
     return values
 
 
@@ -261,7 +264,6 @@ def _check_run(config: DictConfig) -> None:
 def _check_sweep(config: DictConfig) -> None:
     """The sweep folder, the launcher's settings and every job the basic sweeper will run (a
     search such as Optuna's asks for its jobs as it goes: each is checked when it starts)."""
-    from memo.composition import compose_config, composition_error
     from memo.report.jobs import expected_jobs
 
     check_value(config.hydra.sweep.dir, Text, "hydra.sweep.dir")
@@ -271,8 +273,18 @@ def _check_sweep(config: DictConfig) -> None:
             check_value(launcher[key], hint, f"hydra.launcher.{key}")
     for number, overrides in enumerate(expected_jobs(config) or []):
         try:
-            check_values(compose_config(overrides))
-        except (MemoError, HydraException, OmegaConfBaseException) as error:
-            reason = error if isinstance(error, MemoError) else composition_error(error, overrides)
+            check_job(overrides)
+        except MemoError as error:
             shown = " ".join(o for o in overrides if not o.startswith("hydra"))
-            raise MemoError(f"sweep job {number} ({shown}): {reason} (no job was run)") from None
+            raise MemoError(f"sweep job {number} ({shown}): {error} (no job was run)") from None
+
+
+def check_job(overrides: list[str]) -> None:
+    """`check_values` of the config `overrides` compose (in a running Hydra app: with its
+    config search path); a composition error is a one-line MemoError too."""
+    from memo.composition import compose_config, composition_error
+
+    try:
+        check_values(compose_config(overrides))
+    except (HydraException, OmegaConfBaseException) as error:
+        raise MemoError(composition_error(error, overrides)) from None

@@ -14,6 +14,7 @@ import pytest
 import yaml
 from conftest import CLI_ENV, cli_command, read_metrics, run_cli
 from optuna.trial import FrozenTrial, TrialState
+from test_schema import cli_in_process  # noqa: F401 (a fixture: memo's CLI in this process)
 
 TINY = ["dataset.scale=0.03", "trainer.epochs=1", "trainer.progress=false"]
 # The eea_mosei preset searches trainer.lr and model.dropout; its other keys are fixed here (a
@@ -99,3 +100,38 @@ def test_failed_trials_do_not_stop_the_search(tmp_path):
     # The sweep report still runs and, as for any sweep, ends non-zero naming the failed jobs.
     assert result.returncode == 1
     assert "2 of 2 sweep jobs failed" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("overrides", "line"),
+    [
+        (
+            ["model.dropout=interval(0,2)"],
+            "error: search space of 'model.dropout' reaches 2.0: config key 'model.dropout': got "
+            "2.0; allowed: a number in [0, 1]",
+        ),  # every trial failed, one by one, before
+        (["model.rnn=choice(lstm,gruu)"], "search space of 'model.rnn' reaches 'gruu': config"),
+        (["trainer.lrr=interval(0.1,0.2)"], "config key 'trainer.lrr' is not a setting of trai"),
+        (
+            ["model.dropout=interval(0.5,0.1)"],
+            "error: search space of 'model.dropout=interval(0.5,0.1)': `low <= high` must hold",
+        ),  # Optuna's ValueError traceback before
+        (["trainer.lr=tag(log,interval(0,1e-3))"], "`low > 0` must hold for `log=True`"),
+        (["hydra.sweeper.n_trials=0"], "error: config key 'hydra.sweeper.n_trials': got 0; allo"),
+        (["hydra.sweeper.n_jobs=0"], "error: config key 'hydra.sweeper.n_jobs': got 0; allowed"),
+        (
+            ["hydra.sweeper.direction=maximise"],
+            "error: config key 'hydra.sweeper.direction': got 'maximise'; allowed: maximize | min",
+        ),  # n_trials=0 ran nothing with exit 0; n_jobs=0 and maximise were tracebacks
+    ],
+)
+def test_a_bad_search_is_refused_before_any_trial(
+    cli_in_process,  # noqa: F811 (the fixture imported above)
+    tmp_path,
+    overrides: list[str],
+    line: str,
+) -> None:
+    code, err = cli_in_process(*search(tmp_path / "sweep", 2, *overrides))
+    assert code == 2
+    assert line in err and err.count("\n") == 1, err
+    assert not (tmp_path / "sweep" / "0").exists()

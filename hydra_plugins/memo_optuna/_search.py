@@ -14,7 +14,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import optuna
 import yaml
@@ -32,9 +32,11 @@ from optuna.distributions import (
 )
 from optuna.trial import TrialState
 
+from memo.config import check_job
 from memo.errors import MemoError
 from memo.io import atomic_write
 from memo.run_lock import RunLock
+from memo.schema import PositiveInt, check_value
 
 if TYPE_CHECKING:
     from hydra_plugins.memo_optuna.sweeper import OptunaSweeper
@@ -48,16 +50,40 @@ SWEEP_FILE = "multirun.yaml"  # the sweep's config, as Hydra's basic sweeper wri
 Params = dict[str, Any]
 
 
+SETTINGS = {  # hydra.sweeper's settings (sweeper.py), with the values a search can run with
+    "direction": Literal["maximize", "minimize"],
+    "n_trials": PositiveInt,
+    "n_jobs": PositiveInt,
+}
+
+
 def distribution(override: Override) -> BaseDistribution:
     """The Optuna distribution of a sweep override: an interval (`tag(log, ...)`: on a log
-    scale) is drawn from between its ends; a choice, glob or range is a choice of its values."""
+    scale) is drawn from between its ends; a choice, glob or range is a choice of its values.
+    Ends Optuna refuses (low > high; low <= 0 on a log scale) are a MemoError naming the key."""
     value = override.value()
-    if isinstance(value, IntervalSweep):
-        log_scale = "log" in value.tags
-        if isinstance(value.start, int) and isinstance(value.end, int):
-            return IntDistribution(value.start, value.end, log=log_scale)
-        return FloatDistribution(float(value.start), float(value.end), log=log_scale)
-    return CategoricalDistribution(list(override.sweep_iterator(Transformer.encode)))
+    try:
+        if isinstance(value, IntervalSweep):
+            log_scale = "log" in value.tags
+            if isinstance(value.start, int) and isinstance(value.end, int):
+                return IntDistribution(value.start, value.end, log=log_scale)
+            return FloatDistribution(float(value.start), float(value.end), log=log_scale)
+        return CategoricalDistribution(list(override.sweep_iterator(Transformer.encode)))
+    except ValueError as error:
+        raise MemoError(f"search space of '{override.input_line}': {error}") from None
+
+
+def check_space(space: dict[str, BaseDistribution], fixed: list[str]) -> None:
+    """Before any trial: each key's ends (an interval) or values (a choice) composed with the
+    fixed overrides pass the run config's checks, so that a search space reaching values a run
+    refuses (`model.dropout=interval(0,2)`, a misspelt key) ends the search, not each trial."""
+    for key, dist in space.items():
+        choice = isinstance(dist, CategoricalDistribution)
+        for value in dist.choices if choice else (dist.low, dist.high):
+            try:
+                check_job([*fixed, as_override(key, value)])
+            except MemoError as error:
+                raise MemoError(f"search space of '{key}' reaches {value!r}: {error}") from None
 
 
 def search_space(
@@ -118,6 +144,8 @@ def search(sweeper: OptunaSweeper, arguments: list[str]) -> list[JobReturn]:
     """Run the search configured by `sweeper` (`hydra.sweeper`) and the command line's
     `arguments`, then write the best trial to `<sweep dir>/optimization_results.yaml`."""
     config = sweeper.config
+    for name, hint in SETTINGS.items():
+        check_value(getattr(sweeper, name), hint, f"hydra.sweeper.{name}")
     params = [f"{key}={value}" for key, value in sweeper.params.items()]
     space, fixed = search_space([*params, *arguments], sweeper.hydra_context.config_loader)
     if not space:
@@ -125,6 +153,7 @@ def search(sweeper: OptunaSweeper, arguments: list[str]) -> list[JobReturn]:
             "nothing to search: give hydra.sweeper.params (e.g. hparams_search=eea_mosei) or a "
             "sweep override such as 'trainer.lr=tag(log,interval(1e-4,1e-2))'"
         )
+    check_space(space, fixed)
     sweep_dir = Path(config.hydra.sweep.dir).absolute()
     sweep_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(config, sweep_dir / SWEEP_FILE)
