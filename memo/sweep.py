@@ -15,16 +15,21 @@ from typing import Any
 
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
+from memo.composition import compose_config
 from memo.errors import MemoError, config_error
 from memo.io import write_json
 from memo.report import SUMMARY_MD, render, summarize, write_manifest, write_report
-from memo.report.jobs import collect, planned_jobs
+from memo.report.jobs import Job, collect, format_overrides, planned_jobs
 from memo.report.records import STATUS_FILE
 from memo.report.summary import Summary
+from memo.run_config import effective_config
+from memo.training.resume import completed_metrics, finished_run
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +118,9 @@ class SweepReport(Callback):
 
             prepare_sweep(config)
         sweep = Path(config.hydra.sweep.dir)
-        write_manifest(planned_jobs(config, sweep), sweep)
+        planned = planned_jobs(config, sweep)
+        _refuse_relabelling(config, planned)
+        write_manifest(planned, sweep)
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         if config.hydra.mode == RunMode.MULTIRUN:
@@ -133,6 +140,35 @@ class SweepReport(Callback):
             print(f"could not write the sweep report:\n{traceback.format_exc()}", file=sys.stderr)
         if summary.failed:
             raise SystemExit(_failure_message(summary))  # Hydra turns exceptions into warnings
+
+
+def _refuse_relabelling(config: DictConfig, jobs: list[Job]) -> None:
+    """Exit before any job starts when a job folder of this sweep already holds a finished run
+    of other settings (a re-run into the same hydra.sweep.dir with other values or order):
+    Hydra would rewrite its `.hydra/` record before the job could refuse, leaving those
+    results under this sweep's overrides and its record lost. Needs the jobs known in advance
+    and folders named by job number (the defaults)."""
+    if OmegaConf.to_container(config.hydra.sweep).get("subdir") != "${hydra.job.num}":
+        return
+    conflicts = []
+    for job in jobs:
+        folder = Path(config.hydra.sweep.dir) / str(job.num)
+        if completed_metrics(folder) is None:
+            continue
+        try:
+            cfg = compose_config(list(job.overrides or ()))
+            finished_run(cfg.resume, folder, effective_config(cfg))
+        except (HydraException, OmegaConfBaseException):  # a bad job: it fails when it runs
+            continue
+        except MemoError as error:
+            conflicts.append(f"  job {job.num} ({format_overrides(job.settings)}): {error}")
+    if conflicts:
+        print(
+            f"error: {len(conflicts)} job folders of {config.hydra.sweep.dir} hold finished runs "
+            "of other settings; no job was started:\n" + "\n".join(conflicts),
+            file=sys.stderr,
+        )
+        sys.exit(2)
 
 
 def _failure_message(summary: Summary) -> str:

@@ -11,13 +11,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import CLI_ENV, ROOT, cli_command, read_metrics, run_cli
+from conftest import CLI_ENV, ROOT, cli_command, read_metrics, run_cli, run_in_process
 from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
 from tensorboard.plugins.hparams import plugin_data_pb2
 
+from memo.composition import compose_config
 from memo.errors import MemoError
 from memo.report.__main__ import main as report_main
-from memo.sweep import torch_threads
+from memo.sweep import SweepReport, torch_threads
 
 TINY = ["dataset.scale=0.03", "trainer.epochs=1", "trainer.progress=false", "regime=zsl"]
 # `-m` last: run_cli puts its path overrides first, and Hydra's parser takes flags before or after
@@ -221,7 +222,28 @@ def test_a_sweep_rerun_with_other_values_never_relabels_finished_jobs(tmp_path):
     anger = read_metrics(sweep / "0")
     rerun = run_cli([MULTIRUN, *TINY, "regime.emotion=disgust", f"hydra.sweep.dir={sweep}"],
                     tmp_path, check=False)  # fmt: skip
-    assert rerun.returncode == 1
+    assert rerun.returncode == 2  # refused before any job started: nothing rewritten
+    assert "1 job folders of" in rerun.stderr and "no job was started" in rerun.stderr
     assert "regime.emotion: 'anger' -> 'disgust'" in rerun.stderr
     assert read_metrics(sweep / "0") == anger  # untouched, still anger's
-    assert status(sweep / "0")["status"] == "failed"
+    assert status(sweep / "0")["status"] == "completed"
+    assert "regime.emotion=anger" in (sweep / "0" / ".hydra" / "overrides.yaml").read_text()
+
+
+def test_a_sweep_rerun_with_other_settings_is_refused_before_any_job(tmp_path, capsys):
+    """SweepReport.on_multirun_start as Hydra calls it for a re-run into a sweep directory whose
+    job 1 holds a finished run of other settings (other values, or the same ones reordered):
+    Hydra would rewrite the job's `.hydra/` record before the job itself could refuse."""
+    sweep, tiny = tmp_path / "sweep", [*TINY[:3], f"paths.cache_dir={tmp_path / 'cache'}"]
+    run_in_process(tmp_path, [*tiny, "seed=1"], sweep / "1")  # job 1 of `seed=0,1`
+    rerun = compose_config([*tiny, f"hydra.sweep.dir={sweep}"], hydra=True)
+    rerun.hydra.overrides.task = [*tiny, "trainer.lr=5e-4", "seed=0,1"]
+    with pytest.raises(SystemExit) as stop:
+        SweepReport(plots=False).on_multirun_start(rerun)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert f"error: 1 job folders of {sweep} hold finished runs of other settings" in err
+    assert "job 1 (" in err and "trainer.lr: 0.001 -> 0.0005" in err
+    rerun.hydra.overrides.task = [*tiny, "seed=0,1,2"]  # more seeds, same settings: runs
+    SweepReport(plots=False).on_multirun_start(rerun)
+    assert (sweep / "manifest.csv").is_file()
