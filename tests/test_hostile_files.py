@@ -66,11 +66,12 @@ def vector_file(path: Path, tmp_path: Path, **overrides: object) -> WordVectors:
 
 
 @pytest.mark.parametrize("kind", NOT_A_FILE)
-def test_a_vector_path_that_is_not_a_regular_file_is_refused_with_the_config(tmp_path, kind):
-    """Refused when the config is checked, before any data loads, saying what the path is
-    (a FIFO would block the reader, /dev/zero never ends; all were 'no such file')."""
+def test_a_vector_path_that_is_not_a_regular_file_says_what_it_is(tmp_path, kind):
+    """Before it is opened (a FIFO would block the reader, /dev/zero never ends); all were
+    'no such file'."""
+    vectors = vector_file(not_a_file(kind, tmp_path / f"{kind}.txt"), tmp_path, format="text")
     with pytest.raises(MemoError) as raised:
-        vector_file(not_a_file(kind, tmp_path / f"{kind}.txt"), tmp_path, format="text")
+        read_word_vectors(vectors, ["anger"])
     assert str(raised.value).startswith("config key 'embeddings.path': ")
     assert NOT_A_FILE[kind] in str(raised.value)
 

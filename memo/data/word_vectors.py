@@ -38,9 +38,6 @@ class VectorFile(WordVectors):
     capitalize: bool  # look up "Anger" instead of "anger" (the authors' --cap)
     cache_dir: str  # words found in a text file are cached here
 
-    def __post_init__(self) -> None:
-        check_file(Path(self.path).absolute(), "config key 'embeddings.path'")  # before data
-
     def lookup(self, words: list[str]) -> np.ndarray:
         table = read_word_vectors(self, words)
         return np.stack([table[w] for w in words]).astype(np.float32)
@@ -51,7 +48,8 @@ def read_word_vectors(embeddings: VectorFile, words: list[str]) -> dict[str, np.
 
     With `embeddings.capitalize`, word.capitalize() is looked up instead (the authors' --cap).
     """
-    path = check_file(Path(embeddings.path), "config key 'embeddings.path'")
+    path = Path(embeddings.path)
+    check_file(path.absolute(), "config key 'embeddings.path'")  # relative to the run's folder
     dim = int(embeddings.dim)
     lookup = {w: w.capitalize() if embeddings.capitalize else w for w in words}
     if _format(embeddings, path) == "pickle":
