@@ -4,6 +4,7 @@ line of Hydra's message naming the key. Used by the command line and the Python 
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 
 from memo import CONFIG_DIR
 from memo.errors import MemoError
-from memo.schema import unknown_key
+from memo.schema import Schema, unknown_key
 
 LIST_GROUPS = ("logger",)  # the groups whose options combine: logger=[tensorboard,mlflow]
 
@@ -64,10 +65,10 @@ def check_overrides(overrides: Sequence[str]) -> None:
             )
 
 
-def _config_keys(overrides: Sequence[str], key: str) -> tuple[list[str], str] | None:
+def _config_keys(overrides: Sequence[str], key: str) -> tuple[list[str], str, str | None] | None:
     """The keys of the node that would hold `key` when `overrides` (less sweeps and those
-    setting `key` or a key below it) are composed, and how to name that node; None if that
-    config cannot be composed either."""
+    setting `key` or a key below it) are composed, how to name that node, and the class its
+    `_target_` names; None if that config cannot be composed either."""
     parent = key.rpartition(".")[0]
     try:
         kept = [
@@ -85,7 +86,21 @@ def _config_keys(overrides: Sequence[str], key: str) -> tuple[list[str], str] | 
     choice = cfg.hydra.runtime.choices.get(parent.replace(".", "/"))
     if key.startswith("hydra.") and choice:  # which of Hydra's plugins is in use is not obvious
         what = f"{parent} ({parent.replace('.', '/')}={choice})"
-    return [str(k) for k in node if parent or k != "hydra"], what
+    target = node.get("_target_")
+    return [str(k) for k in node if parent or k != "hydra"], what, target and str(target)
+
+
+def _parameters(target: str | None) -> set[str]:
+    """The fields or keyword parameters of the class `target` names (none if it names none)."""
+    from memo.data.components import component_class
+
+    try:
+        cls = component_class({"_target_": target}, "", object)
+    except MemoError:
+        return set()
+    if dataclasses.is_dataclass(cls):
+        return set(Schema.of_record(cls, "").fields)
+    return set(Schema.of_parameters(cls, "", typed=False).fields)
 
 
 def _unknown_key(error: Exception, overrides: Sequence[str]) -> str | None:
@@ -101,7 +116,16 @@ def _unknown_key(error: Exception, overrides: Sequence[str]) -> str | None:
             + (f" (or with others: {parent}=[...,{name}])" if parent in LIST_GROUPS else "")
         )
     found = _config_keys(overrides, key)
-    return None if found is None else str(unknown_key(key, *found))
+    if found is None:
+        return None
+    known, what, target = found
+    parameters = _parameters(target) if target else set()
+    if name in parameters:  # e.g. after trainer.optimizer._target_=torch.optim.SGD
+        return (
+            f"config key '{key}' is a parameter of {target} that {parent} does not list; "
+            f"add it with +{key}=<value>"
+        )
+    return str(unknown_key(key, {*known, *parameters}, what))
 
 
 def _unknown_option(error: MissingConfigException) -> str | None:

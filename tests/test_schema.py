@@ -192,6 +192,15 @@ def cli_in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixtur
             "did you mean 'hydra.launcher.n_jobs'?",
         ),
         (
+            ["trainer.optimizer._target_=torch.optim.SGD", "trainer.optimizer.momentum=0.9"],
+            "config key 'trainer.optimizer.momentum' is a parameter of torch.optim.SGD that "
+            "trainer.optimizer does not list; add it with +trainer.optimizer.momentum=<value>",
+        ),  # "is not a setting of trainer.optimizer; its keys: _partial_, ..." before
+        (
+            ["trainer.optimizer._target_=torch.optim.SGD", "trainer.optimizer.momentun=0.9"],
+            "did you mean 'trainer.optimizer.momentum'?",
+        ),
+        (
             ["hydra/launcher=parallel", "hydra.launcher.n_jobs=abc"],
             "config key 'hydra.launcher.n_jobs': Value 'abc' of type 'str' could not be converted",
         ),  # "Error merging override hydra.launcher.n_jobs=abc" before
