@@ -28,8 +28,7 @@ from memo.report import SUMMARY_MD, render, summarize, write_manifest, write_rep
 from memo.report.jobs import Job, collect, format_overrides, planned_jobs
 from memo.report.records import STATUS_FILE
 from memo.report.summary import Summary
-from memo.run_config import effective_config
-from memo.training.resume import completed_metrics, finished_run
+from memo.training.resume import refuse_early
 
 log = logging.getLogger(__name__)
 
@@ -143,29 +142,28 @@ class SweepReport(Callback):
 
 
 def _refuse_relabelling(config: DictConfig, jobs: list[Job]) -> None:
-    """Exit before any job starts when a job folder of this sweep already holds a finished run
-    of other settings (a re-run into the same hydra.sweep.dir with other values or order):
-    Hydra would rewrite its `.hydra/` record before the job could refuse, leaving those
-    results under this sweep's overrides and its record lost. Needs the jobs known in advance
-    and folders named by job number (the defaults)."""
+    """Exit before any job starts when a job folder of this sweep is in use by another memo
+    process or holds a finished run of other settings (a re-run into the same hydra.sweep.dir
+    with other values or order): Hydra would rewrite the folder's `.hydra/` record before the
+    job could refuse, leaving its results under this sweep's overrides. Needs the jobs known in
+    advance and folders named by job number (the defaults)."""
     if OmegaConf.to_container(config.hydra.sweep).get("subdir") != "${hydra.job.num}":
         return
     conflicts = []
     for job in jobs:
         folder = Path(config.hydra.sweep.dir) / str(job.num)
-        if completed_metrics(folder) is None:
+        if not folder.is_dir():
             continue
         try:
-            cfg = compose_config(list(job.overrides or ()))
-            finished_run(cfg.resume, folder, effective_config(cfg))
+            refuse_early(compose_config(list(job.overrides or ())), folder)
         except (HydraException, OmegaConfBaseException):  # a bad job: it fails when it runs
             continue
         except MemoError as error:
             conflicts.append(f"  job {job.num} ({format_overrides(job.settings)}): {error}")
     if conflicts:
         print(
-            f"error: {len(conflicts)} job folders of {config.hydra.sweep.dir} hold finished runs "
-            "of other settings; no job was started:\n" + "\n".join(conflicts),
+            f"error: {len(conflicts)} job folders of {config.hydra.sweep.dir} cannot take this "
+            "sweep's jobs; no job was started:\n" + "\n".join(conflicts),
             file=sys.stderr,
         )
         sys.exit(2)

@@ -18,6 +18,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from memo.composition import compose_config
 from memo.errors import MemoError
 from memo.report.__main__ import main as report_main
+from memo.run_lock import RunLock
 from memo.sweep import SweepReport, torch_threads
 
 TINY = ["dataset.scale=0.03", "trainer.epochs=1", "trainer.progress=false", "regime=zsl"]
@@ -242,8 +243,13 @@ def test_a_sweep_rerun_with_other_settings_is_refused_before_any_job(tmp_path, c
         SweepReport(plots=False).on_multirun_start(rerun)
     assert stop.value.code == 2
     err = capsys.readouterr().err
-    assert f"error: 1 job folders of {sweep} hold finished runs of other settings" in err
+    assert f"error: 1 job folders of {sweep} cannot take this sweep's jobs" in err
     assert "job 1 (" in err and "trainer.lr: 0.001 -> 0.0005" in err
+    with RunLock(sweep / "0"), pytest.raises(SystemExit):  # a job folder in use elsewhere
+        SweepReport(plots=False).on_multirun_start(rerun)
+    assert f"run directory {sweep / '0'} is in use by another memo process" in (
+        capsys.readouterr().err
+    )
     rerun.hydra.overrides.task = [*tiny, "seed=0,1,2"]  # more seeds, same settings: runs
     SweepReport(plots=False).on_multirun_start(rerun)
     assert (sweep / "manifest.csv").is_file()
