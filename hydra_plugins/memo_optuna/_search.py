@@ -74,14 +74,19 @@ def distribution(override: Override) -> BaseDistribution:
 
 
 def check_space(space: dict[str, BaseDistribution], fixed: list[str]) -> None:
-    """Before any trial: each key's ends (an interval) or values (a choice) composed with the
-    fixed overrides pass the run config's checks, so that a search space reaching values a run
-    refuses (`model.dropout=interval(0,2)`, a misspelt key) ends the search, not each trial."""
-    for key, dist in space.items():
-        choice = isinstance(dist, CategoricalDistribution)
-        for value in dist.choices if choice else (dist.low, dist.high):
+    """Before any trial: each key's ends (an interval) or values (a choice), composed with the
+    fixed overrides and one value of every other key, pass the run config's checks, so that a
+    search space reaching values a run refuses (`model.dropout=interval(0,2)`, a misspelt
+    key) ends the search, not each trial."""
+    ends = {
+        key: dist.choices if isinstance(dist, CategoricalDistribution) else (dist.low, dist.high)
+        for key, dist in space.items()
+    }
+    for key, values in ends.items():
+        others = [as_override(k, v[0]) for k, v in ends.items() if k != key]  # one value each
+        for value in values:
             try:
-                check_job([*fixed, as_override(key, value)])
+                check_job([*fixed, *others, as_override(key, value)])
             except MemoError as error:
                 raise MemoError(f"search space of '{key}' reaches {value!r}: {error}") from None
 
