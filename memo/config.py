@@ -256,8 +256,19 @@ def _exit_on_error(check: Callable[[], None]) -> None:
         sys.exit(2)
 
 
+def _check_hydra(config: DictConfig, folder: str) -> None:
+    """The run or sweep folder (`folder`: `hydra.run.dir` or `hydra.sweep.dir`) says something,
+    and jobs start where the command did: relative paths (paths.*, ckpt, dataset.dir) name
+    what the user sees, never a folder inside the run (data/ there: the built-in corpus)."""
+    check_value(OmegaConf.select(config, folder), Text, folder)
+    if config.hydra.job.chdir:
+        raise config_error(
+            "hydra.job.chdir", True, "false (memo reads relative paths from where it starts)"
+        )
+
+
 def _check_run(config: DictConfig) -> None:
-    check_value(config.hydra.run.dir, Text, "hydra.run.dir")
+    _check_hydra(config, "hydra.run.dir")
     check_values(OmegaConf.masked_copy(config, [k for k in config if k != "hydra"]))
 
 
@@ -266,7 +277,7 @@ def _check_sweep(config: DictConfig) -> None:
     search such as Optuna's asks for its jobs as it goes: each is checked when it starts)."""
     from memo.report.jobs import expected_jobs
 
-    check_value(config.hydra.sweep.dir, Text, "hydra.sweep.dir")
+    _check_hydra(config, "hydra.sweep.dir")
     launcher = config.hydra.launcher
     for key, hint in LAUNCHER_SETTINGS.items():
         if key in launcher:

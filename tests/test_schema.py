@@ -227,6 +227,11 @@ def test_composition_errors_are_one_line(cli_in_process, args: list[str], line: 
         ),  # every job failed in submitit, 42 lines, before
         (["-m", "hydra.sweep.dir=", "seed=0"], "config key 'hydra.sweep.dir': got ''; allowed: a"),
         (["hydra.run.dir="], "error: config key 'hydra.run.dir': got ''; allowed: a string that"),
+        (
+            ["hydra.job.chdir=true"],
+            "error: config key 'hydra.job.chdir': got True; allowed: false (memo reads relative",
+        ),  # ran inside the run folder: data/ there missing, the built-in corpus used silently
+        (["-m", "hydra.job.chdir=true", "seed=0"], "'hydra.job.chdir': got True; allowed: false"),
         (["paths.output_dir="], "error: config key 'paths.output_dir': got ''; allowed: a str"),
     ],
 )
