@@ -96,8 +96,8 @@ def run() -> None:
     except KeyboardInterrupt:  # Ctrl-C outside training (there it stops after the batch)
         print(f"error: interrupted; {RESUME_HINT}", file=sys.stderr)
         sys.exit(130)
-    except (HydraException, OmegaConfBaseException) as error:
-        if not _owns_full_error():
-            raise
+    except (HydraException, OmegaConfBaseException, ValueError) as error:
+        if not _owns_full_error():  # raised by the run, not by Hydra's start-up (ValueError:
+            raise  # `-m --cfg job`, "Only one of --run, --multirun, --cfg ... can be specified")
         print(f"error: {composition_error(error, overrides)}", file=sys.stderr)
         sys.exit(2)

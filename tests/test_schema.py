@@ -192,6 +192,10 @@ def cli_in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixtur
             "did you mean 'hydra.launcher.n_jobs'?",
         ),
         (
+            ["-m", "--cfg", "job", "seed=0,1"],
+            "error: Only one of --run, --multirun, --cfg, --info and --shell_completion can be",
+        ),  # a ValueError traceback before
+        (
             ["trainer.optimizer._target_=torch.optim.SGD", "trainer.optimizer.momentum=0.9"],
             "config key 'trainer.optimizer.momentum' is a parameter of torch.optim.SGD that "
             "trainer.optimizer does not list; add it with +trainer.optimizer.momentum=<value>",
