@@ -29,8 +29,10 @@ from memo.errors import MemoError, config_error
 from memo.models.base import EmotionModel
 from memo.models.factory import DATA_BOUND
 from memo.schema import (
+    NonBlank,
     NonNegativeFloat,
     NonNegativeInt,
+    Pattern,
     PositiveFloat,
     PositiveInt,
     Range,
@@ -79,10 +81,24 @@ class NoSettings(TypedDict):
     """A logger without settings (tensorboard, csv)."""
 
 
+# A local path, or a URI whose scheme MLflow has a tracking store for (a typo such as htp://
+# failed only after the data had loaded).
+TrackingUri = Annotated[
+    str,
+    NonBlank(),
+    Pattern(
+        r"(?![\w+.-]+:)|(file|https?|sqlite|postgresql|mysql|mssql|databricks|databricks-uc|uc)"
+        r"(\+\w+)?:",
+        "a path, or a URI of scheme file, http, https, sqlite, postgresql, mysql, mssql, "
+        "databricks",
+    ),
+]
+
+
 class MLflowSettings(TypedDict):
     """memo/conf/logger/mlflow.yaml."""
 
-    tracking_uri: Text | None
+    tracking_uri: TrackingUri | None
     experiment: Text
 
 

@@ -14,6 +14,7 @@ import dataclasses
 import difflib
 import inspect
 import math
+import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
@@ -58,7 +59,22 @@ class NonBlank:
         return "that is not blank"
 
 
-CONSTRAINTS = (Range, NonBlank)  # the `Annotated` extras that check_value applies
+@dataclass(frozen=True)
+class Pattern:
+    """For `Annotated[str, Pattern(regex, words)]`: a string that `regex` matches from its
+    start; `words` says in the error what that means."""
+
+    regex: str
+    words: str
+
+    def contains(self, value: str) -> bool:
+        return re.match(self.regex, value) is not None
+
+    def describe(self) -> str:
+        return f"({self.words})"
+
+
+CONSTRAINTS = (Range, NonBlank, Pattern)  # the `Annotated` extras that check_value applies
 
 PositiveInt = Annotated[int, Range(1)]
 NonNegativeInt = Annotated[int, Range(0)]

@@ -82,6 +82,11 @@ def test_optimizer_and_scheduler_are_instantiated_from_config():
         ("paths.cache_dir=''", "'paths.cache_dir': got ''; allowed: a string that is not blank"),
         ("logger=mlflow logger.mlflow.experiment=", "'logger.mlflow.experiment': got ''"),
         ("logger=wandb logger.wandb.entity=", "'logger.wandb.entity': got ''; allowed: a string"),
+        (
+            "logger=mlflow logger.mlflow.tracking_uri=htp://host:5000",
+            "'logger.mlflow.tracking_uri': got 'htp://host:5000'; allowed: a string that is not "
+            "blank (a path, or a URI of scheme file, http, https, sqlite,",
+        ),  # an MLflow traceback after the data had loaded, before
         ("seed=-1", "'seed': got -1; allowed: an integer in [0, 4294967295]"),
         ("seed=18446744073709551616", "'seed': got 18446744073709551616; allowed: an integer in"),
         ("trainer.epochs=0", "'trainer.epochs': got 0; allowed: an integer >= 1"),

@@ -56,6 +56,26 @@ def test_no_logger_chosen_leaves_history_csv_alone(tmp_path, override):
     assert [type(logger) for logger in loggers] == [HistoryCSV]
 
 
+def test_a_tracking_store_that_cannot_be_opened_is_one_line(tmp_path):
+    """A SQLAlchemy DatabaseError traceback before."""
+    pytest.importorskip("mlflow", reason="the mlflow extra is not installed")
+    from omegaconf import OmegaConf
+
+    from memo.errors import MemoError
+    from memo.loggers.mlflow import MLflowLogger
+
+    not_a_database = tmp_path / "notes.txt"
+    not_a_database.write_text("not a database")
+    uri = f"sqlite:///{not_a_database}"
+    settings = OmegaConf.create({"tracking_uri": uri, "experiment": "memo"})
+    with pytest.raises(MemoError) as raised:
+        MLflowLogger(settings, tmp_path, str(tmp_path), {}, {})
+    assert str(raised.value) == (
+        f"logger.mlflow.tracking_uri={uri}: cannot log there (DatabaseError: "
+        "(sqlite3.DatabaseError) file is not a database)"
+    )
+
+
 def mlflow_runs(tmp_path: Path):
     from mlflow.tracking import MlflowClient
 

@@ -48,15 +48,25 @@ class MLflowLogger(RunLogger):
         uri = settings.tracking_uri or f"sqlite:///{(Path(output_dir) / 'mlflow.db').resolve()}"
         if uri.startswith("sqlite:///"):
             Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.client = _client(uri)
         self.run_dir = run_dir
-        self._drop_earlier_attempt()
-        name = str(settings.experiment)
-        experiment = self.client.get_experiment_by_name(name)
-        experiment_id = (
-            experiment.experiment_id if experiment else self.client.create_experiment(name)
-        )
-        run = self.client.create_run(experiment_id, run_name=run_dir.name, tags=dict(tags))
+        try:  # the store is first opened here: a file that is no database, a missing driver,
+            # an unreachable server...: one line naming the setting, not a traceback
+            self.client = _client(uri)
+            self._drop_earlier_attempt()
+            name = str(settings.experiment)
+            experiment = self.client.get_experiment_by_name(name)
+            experiment_id = (
+                experiment.experiment_id if experiment else self.client.create_experiment(name)
+            )
+            run = self.client.create_run(experiment_id, run_name=run_dir.name, tags=dict(tags))
+        except MemoError:
+            raise
+        except Exception as error:
+            reason = " ".join(str(error).split("\n")[0].split())
+            raise MemoError(
+                f"logger.mlflow.tracking_uri={uri}: cannot log there ({type(error).__name__}: "
+                f"{reason})"
+            ) from None
         self.run_id = run.info.run_id
         write_json(run_dir / RUN_ID_FILE, {"tracking_uri": uri, "run_id": self.run_id})
         from mlflow.entities import Param
