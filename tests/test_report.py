@@ -320,3 +320,13 @@ def test_a_seed_reported_twice_counts_once(tmp_path, capsys):
     assert f"- job 0 of {sweep.resolve()} (`regime.emotion=fear seed=0`): duplicate: {repeat}" in (
         markdown
     )
+
+
+def test_settings_only_one_side_records_do_not_make_a_job_damaged(tmp_path, capsys):
+    """A run made by another memo version: a setting it did not have yet, or a key now run-only,
+    in metrics.json but not in .hydra/config.yaml (or the reverse) is not a relabelling."""
+    sweep = make_sweep(tmp_path, ALL_JOBS)
+    edit_metrics(config={"seed": 1, "regime.emotion": "fear", "logger.csv": True, "new.key": 2})(
+        sweep / "1"
+    )
+    assert "4 jobs: 4 completed." in report(capsys, str(sweep))[1]

@@ -15,7 +15,7 @@ import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from memo.run_config import config_differences, effective_config, shown
+from memo.run_config import config_differences, effective_config, is_run_only, shown
 
 METRICS_FILE = "metrics.json"
 STATUS_FILE = "status.json"  # written by memo.sweep for every sweep job
@@ -164,9 +164,10 @@ def read_metrics(run: Path) -> Result:
 def check_config(run: Path, recorded: dict[str, Any]) -> None:
     """Refuse results whose effective config is not the one in `run/.hydra/config.yaml`.
 
-    Hydra rewrites `.hydra/` at every start in a run directory, before memo can refuse the
-    start (a re-run with other settings, a second process): the labels the report takes from
-    `.hydra/` would then name settings that did not produce these numbers."""
+    Hydra rewrites `.hydra/` at every start in a run directory; where memo cannot refuse the
+    start before that (a sweep job, an API run, two starts at once), the labels the report
+    takes from `.hydra/` would name settings that did not produce these numbers. Keys only one
+    side has (a memo version that added a setting or a run-only key) are not compared."""
     saved = parse(run, CONFIG_FILE, yaml.safe_load)
     if not isinstance(saved, dict):
         raise Damaged(f"{CONFIG_FILE}: expected a mapping, found {type(saved).__name__}")
@@ -174,7 +175,10 @@ def check_config(run: Path, recorded: dict[str, Any]) -> None:
         current = effective_config(OmegaConf.create(saved))
     except OmegaConfBaseException as error:
         raise Damaged(f"{CONFIG_FILE}: cannot be resolved ({_why(error)})") from None
-    differences = config_differences(recorded, current)
+    shared = [k for k in recorded if k in current and not is_run_only(k)]
+    differences = config_differences(
+        {k: recorded[k] for k in shared}, {k: current[k] for k in shared}
+    )
     if differences:
         raise Damaged(
             f"{METRICS_FILE} holds the results of other settings than {CONFIG_FILE} "
