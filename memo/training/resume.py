@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,10 @@ from memo.errors import MemoError
 from memo.run_config import effective_config, require_same_config
 from memo.run_lock import RunLock
 
+log = logging.getLogger(__name__)
+
 RESUME_KEYS = ("model_config", "dataset", "data", "dims", "emotion_dim")
+NEWER_KEYS = ("data",)  # recorded since this memo version: an older checkpoint lacks them
 
 
 def completed_metrics(run_dir: Path) -> dict[str, Any] | None:
@@ -80,11 +84,16 @@ def check_compatible(
     path: Path,
     keys: tuple[str, ...] = RESUME_KEYS,
 ) -> None:
-    """A checkpoint fits only the same model and data sizes: say exactly what differs."""
+    """A checkpoint fits only the same model, data and sizes: say exactly what differs. One of
+    the NEWER_KEYS that an older memo's checkpoint lacks is not compared, and logged."""
+    unrecorded = [key for key in keys if key in NEWER_KEYS and key not in checkpoint]
+    if unrecorded:
+        log.warning("checkpoint %s records no %s (an older memo): not checked", path,
+                    ", ".join(unrecorded))  # fmt: skip
     differences = [
         f"{key}: checkpoint has {checkpoint.get(key)!r}, this run has {meta[key]!r}"
         for key in keys
-        if checkpoint.get(key) != meta[key]
+        if key not in unrecorded and checkpoint.get(key) != meta[key]
     ]
     if differences:
         raise MemoError(f"checkpoint {path} does not fit this run: " + "; ".join(differences))
