@@ -76,6 +76,23 @@ def test_a_tracking_store_that_cannot_be_opened_is_one_line(tmp_path):
     )
 
 
+def test_wandb_online_without_a_login_is_one_line(tmp_path, monkeypatch):
+    """wandb's UsageError traceback before."""
+    pytest.importorskip("wandb", reason="the wandb extra is not installed")
+    from omegaconf import OmegaConf
+
+    from memo.errors import MemoError
+    from memo.loggers.wandb import WandbLogger
+
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc login
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path))
+    settings = OmegaConf.create({"mode": "online", "project": "memo", "entity": None})
+    with pytest.raises(MemoError, match=r"^logger=wandb \(logger.wandb.mode=online\): cannot "
+                       r"log there \(UsageError: No API key configured"):  # fmt: skip
+        WandbLogger(settings, tmp_path, {}, {})
+
+
 def mlflow_runs(tmp_path: Path):
     from mlflow.tracking import MlflowClient
 

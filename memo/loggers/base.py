@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
+
+from memo.errors import MemoError
+
+
+@contextlib.contextmanager
+def opening(setting: str) -> Iterator[None]:
+    """Where a logger first reaches its store (a file that is no database, a missing driver,
+    an unreachable server, no W&B login): any failure as one MemoError naming `setting`."""
+    try:
+        yield
+    except MemoError:
+        raise
+    except Exception as error:
+        reason = " ".join(str(error).split("\n")[0].split())
+        raise MemoError(f"{setting}: cannot log there ({type(error).__name__}: {reason})") from None
 
 
 class RunLogger:

@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 
 from memo.errors import MemoError
 from memo.io import write_json
-from memo.loggers.base import RunLogger
+from memo.loggers.base import RunLogger, opening
 
 RUN_ID_FILE = "mlflow_run.json"
 MAX_PARAM = 6000  # MLflow's limit on a parameter value's length
@@ -49,8 +49,7 @@ class MLflowLogger(RunLogger):
         if uri.startswith("sqlite:///"):
             Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.run_dir = run_dir
-        try:  # the store is first opened here: a file that is no database, a missing driver,
-            # an unreachable server...: one line naming the setting, not a traceback
+        with opening(f"logger.mlflow.tracking_uri={uri}"):
             self.client = _client(uri)
             self._drop_earlier_attempt()
             name = str(settings.experiment)
@@ -59,14 +58,6 @@ class MLflowLogger(RunLogger):
                 experiment.experiment_id if experiment else self.client.create_experiment(name)
             )
             run = self.client.create_run(experiment_id, run_name=run_dir.name, tags=dict(tags))
-        except MemoError:
-            raise
-        except Exception as error:
-            reason = " ".join(str(error).split("\n")[0].split())
-            raise MemoError(
-                f"logger.mlflow.tracking_uri={uri}: cannot log there ({type(error).__name__}: "
-                f"{reason})"
-            ) from None
         self.run_id = run.info.run_id
         write_json(run_dir / RUN_ID_FILE, {"tracking_uri": uri, "run_id": self.run_id})
         from mlflow.entities import Param

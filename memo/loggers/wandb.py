@@ -11,7 +11,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from memo.errors import MemoError, config_error
-from memo.loggers.base import RunLogger
+from memo.loggers.base import RunLogger, opening
 
 MODES = ("offline", "online")
 
@@ -39,16 +39,17 @@ class WandbLogger(RunLogger):
         except ImportError:
             raise MemoError("logger=wandb needs wandb: pip install -e '.[wandb]'") from None
         shutil.rmtree(run_dir / "wandb", ignore_errors=True)
-        self.run = wandb.init(
-            project=str(settings.project),
-            entity=settings.entity,
-            mode=mode,
-            dir=str(run_dir),
-            name=run_dir.name,
-            config=dict(config),
-            tags=[f"{key}:{value}" for key, value in tags.items()],
-            settings=wandb.Settings(silent=True, console="off"),
-        )
+        with opening(f"logger=wandb (logger.wandb.mode={mode})"):  # e.g. online, no login
+            self.run = wandb.init(
+                project=str(settings.project),
+                entity=settings.entity,
+                mode=mode,
+                dir=str(run_dir),
+                name=run_dir.name,
+                config=dict(config),
+                tags=[f"{key}:{value}" for key, value in tags.items()],
+                settings=wandb.Settings(silent=True, console="off"),
+            )
 
     def log(self, tagged: Mapping[str, float], step: int) -> None:
         finite = {t: v for t, v in tagged.items() if v is not None and math.isfinite(v)}
