@@ -114,9 +114,8 @@ def _run(
     """The run itself, in a locked run directory, with the components `validate` built."""
     for folder in (run_dir, run_dir / "checkpoints"):
         remove_temp_files(folder)  # left by a killed writer
-    # A metrics.json here is a finished run that resume=false starts again: it no longer
-    # belongs to this directory, whose .hydra/ now names this run (kept, a crash would leave
-    # the old numbers as this run's result).
+    # A metrics.json here belongs to a finished run that resume=false starts again: removed
+    # now, so that a crash cannot leave it as the result of the settings .hydra/ now names.
     (run_dir / "metrics.json").unlink(missing_ok=True)
     seed_everything(int(cfg.seed))
     device = resolve_device(str(cfg.trainer.device))
@@ -301,7 +300,8 @@ def _trained_by(checkpoint, path: Path, cache_dir: Path) -> dict[str, Any]:
             "(best) epoch %s; the run's result is its best.pt", path, epoch, best,
         )  # fmt: skip
     sha256 = fingerprint([path], cache_dir)[str(path.resolve())]["sha256"]
-    run = completed_metrics(path.parent.parent) if path.name == "best.pt" else None
+    in_run = path.name == "best.pt" and path.parent.name == "checkpoints"
+    run = completed_metrics(path.parent.parent) if in_run else None
     recorded = (run or {}).get("best_checkpoint_sha256")
     if recorded is not None and recorded != sha256:
         raise MemoError(
