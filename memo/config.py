@@ -245,7 +245,7 @@ LAUNCHER_SETTINGS: dict[str, Any] = {
     "cpus_per_task": PositiveInt | None,
     "tasks_per_node": PositiveInt | None,
     "gpus_per_node": NonNegativeInt | None,
-    "mem_gb": PositiveInt | None,
+    "mem_gb": NonNegativeInt | None,  # SLURM: 0 asks for all of a node's memory
     "array_parallelism": PositiveInt,
     "partition": Text | None,
 }
