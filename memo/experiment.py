@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import sys
@@ -78,6 +79,7 @@ class VectorTable:
     ) -> None:
         array = emotion_vectors(source, words, emotions)
         self.rows = {e: torch.as_tensor(array[k], device=device) for k, e in enumerate(emotions)}
+        self.sha256 = hashlib.sha256(array.tobytes()).hexdigest()  # the vectors' identity
 
     def __call__(self, emotions: tuple[str, ...]) -> torch.Tensor:
         return torch.stack([self.rows[e] for e in emotions])
@@ -143,7 +145,7 @@ def _run(
         "dataset": str(cfg.dataset.name),
         "dims": dims,
         "emotion_dim": emotion_dim,
-        "data": _data_identity(corpus.source, data_files),
+        "data": _data_identity(corpus.source, data_files, vectors.sha256),
     }
     trained, resume = data.seen, None
     if cfg.mode == "eval":
@@ -226,11 +228,16 @@ def _mapping(checkpoint: dict[str, Any], key: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _data_identity(source: str, files: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
-    """What a checkpoint records of the data it was trained on, compared on resume: the source
-    and each file's hash by name (the folder may move: paths.* are run-only)."""
+def _data_identity(source: str, files: dict[str, dict[str, Any]] | None, vectors: str):
+    """What a checkpoint records of the data it was trained on, compared on resume: the source,
+    each file's hash by name (the folder may move: paths.* are run-only) and the hash of the
+    emotion vectors (a replaced vector file changes what EEA is given)."""
     hashes = {Path(p).name: f["sha256"] for p, f in (files or {}).items()}
-    return {"source": source, "sha256": dict(sorted(hashes.items())) or None}
+    return {
+        "source": source,
+        "sha256": dict(sorted(hashes.items())) or None,
+        "emotion_vectors_sha256": vectors,
+    }
 
 
 def _regime(config: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ happens after (resuming, skipping, refusing) runs in process."""
 
 from __future__ import annotations
 
+import pickle
 import signal
 import subprocess
 import time
@@ -142,3 +143,19 @@ def test_resume_refuses_a_best_pt_that_is_not_the_selected_epoch(tmp_path, damag
     with pytest.raises(MemoError, match=f"cannot resume: {best} {reason}, but last.pt selected"):
         run_in_process(tmp_path, args, run_dir)
     assert not (run_dir / "metrics.json").exists()
+
+
+def test_resume_refuses_emotion_vectors_changed_since_the_checkpoint(tmp_path):
+    """embeddings=file: the vector file is replaced while a run is interrupted; the config (its
+    path) is the same, what EEA is given is not."""
+    words = ["anger", "disgust", "fear", "happy", "sad", "surprise"]
+    path = tmp_path / "vectors.pkl"
+    path.write_bytes(pickle.dumps({w: [0.1 * k] * 8 for k, w in enumerate(words)}))
+    args = [*ARGS[:1], "trainer.epochs=1", "embeddings=file", f"embeddings.path={path}",
+            "embeddings.dim=8", "dataset.source=synthetic"]  # fmt: skip
+    run_dir = tmp_path / "run"
+    run_in_process(tmp_path, args, run_dir)
+    (run_dir / "metrics.json").unlink()  # as if killed after its last checkpoint
+    path.write_bytes(pickle.dumps({w: [0.2 * k] * 8 for k, w in enumerate(words)}))
+    with pytest.raises(MemoError, match=r"does not fit this run: data: .*'emotion_vectors_sha256'"):
+        run_in_process(tmp_path, args, run_dir)
