@@ -99,8 +99,8 @@ def run_experiment(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         locks.enter_context(RunLock(run_dir))
         done = finished_run(cfg.resume, run_dir, effective)
         if done is not None:
-            log.info("%s already holds a finished run of this config; not running it again",
-                     run_dir)  # fmt: skip
+            log.info("%s already holds a finished run of this config, on %s; not running it "
+                     "again", run_dir, done.get("data_description"))  # fmt: skip
             return done
         if cfg.mode == "train" and cfg.resume is not False:
             resumed_dir = _resume_dir(cfg, run_dir)
