@@ -81,6 +81,7 @@ NonNegativeInt = Annotated[int, Range(0)]
 PositiveFloat = Annotated[float, Range(0, low_open=True)]
 NonNegativeFloat = Annotated[float, Range(0)]
 Probability = Annotated[float, Range(0, 1)]
+DropoutRate = Annotated[float, Range(0, 1, high_open=True)]  # 1 would zero every activation
 Seed = Annotated[int, Range(0, 2**32 - 1)]  # numpy's legacy seeding takes 32 bits
 Text = Annotated[str, NonBlank()]
 

@@ -122,7 +122,9 @@ def test_optimizer_and_scheduler_are_instantiated_from_config():
         ("+regime.emotion=fear", "'regime.emotion' is not a setting of regime=full"),
         ("regime._target_=memo.data.regimes.Nope", "'regime._target_'"),
         ("model.modalities=avt2", "'model.modalities'"),
-        ("model.dropout=2", "'model.dropout': got 2; allowed: a number in [0, 1]"),
+        ("model.dropout=2", "'model.dropout': got 2; allowed: a number in [0, 1)"),
+        ("model.dropout=1", "'model.dropout': got 1; allowed: a number in [0, 1)"),  # all zeros
+        ("model=mult model.out_dropout=1", "'model.out_dropout': got 1; allowed: a number in [0,"),
         ("model.hidden_audio=0", "'model.hidden_audio': got 0; allowed: an integer >= 1"),
         ("model.num_layers=0", "'model.num_layers': got 0; allowed: an integer >= 1"),
         ("model.rnn=gruu", "'model.rnn': got 'gruu'; allowed: lstm | gru"),

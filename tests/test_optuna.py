@@ -108,7 +108,7 @@ def test_failed_trials_do_not_stop_the_search(tmp_path):
         (
             ["model.dropout=interval(0,2)"],
             "error: search space of 'model.dropout' reaches 2.0: config key 'model.dropout': got "
-            "2.0; allowed: a number in [0, 1]",
+            "2.0; allowed: a number in [0, 1)",
         ),  # every trial failed, one by one, before
         (["model.rnn=choice(lstm,gruu)"], "search space of 'model.rnn' reaches 'gruu': config"),
         (["trainer.lrr=interval(0.1,0.2)"], "config key 'trainer.lrr' is not a setting of trai"),

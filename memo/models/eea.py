@@ -8,7 +8,7 @@ from torch import nn
 from memo.errors import config_error
 from memo.models.base import EmotionModel, RNNKind, parse_modalities
 from memo.models.encoders import RNNEncoder
-from memo.schema import PositiveInt, Probability
+from memo.schema import DropoutRate, PositiveInt
 
 
 class EEA(EmotionModel):
@@ -32,7 +32,7 @@ class EEA(EmotionModel):
         rnn: RNNKind,
         num_layers: PositiveInt,
         bidirectional: bool,
-        dropout: Probability,
+        dropout: DropoutRate,
         hidden_text: PositiveInt,
         hidden_audio: PositiveInt,
         hidden_vision: PositiveInt,

@@ -22,7 +22,7 @@ from torch import nn
 from memo.errors import MemoError, config_error
 from memo.models.base import parse_modalities
 from memo.models.output import OutputLayerModel
-from memo.schema import PositiveInt, Probability
+from memo.schema import DropoutRate, PositiveInt
 
 PositionRule = Literal["skip_zero", "every_step"]
 KVDropout = Literal["separate", "shared"]
@@ -211,13 +211,13 @@ class MulT(OutputLayerModel):
         kv_dropout: KVDropout,
         causal_mask: bool,
         init: Init,
-        attn_dropout: Probability,
-        attn_dropout_audio: Probability,
-        attn_dropout_vision: Probability,
-        relu_dropout: Probability,
-        res_dropout: Probability,
-        embed_dropout: Probability,
-        out_dropout: Probability,
+        attn_dropout: DropoutRate,
+        attn_dropout_audio: DropoutRate,
+        attn_dropout_vision: DropoutRate,
+        relu_dropout: DropoutRate,
+        res_dropout: DropoutRate,
+        embed_dropout: DropoutRate,
+        out_dropout: DropoutRate,
     ) -> None:
         super().__init__(modalities)
         settings = {"hidden": hidden, "num_heads": num_heads, "kernel_size": kernel_size}

@@ -10,7 +10,7 @@ from memo.errors import MemoError
 from memo.models.base import RNNKind
 from memo.models.encoders import RNNEncoder
 from memo.models.output import OutputLayerModel
-from memo.schema import PositiveInt, Probability
+from memo.schema import DropoutRate, PositiveInt
 
 MODALITY_NAMES = {"t": "text", "a": "audio", "v": "vision"}
 
@@ -35,7 +35,7 @@ class EarlyFusionRNN(OutputLayerModel):
         rnn: RNNKind,
         num_layers: PositiveInt,
         bidirectional: bool,
-        dropout: Probability,
+        dropout: DropoutRate,
         hidden: PositiveInt,
     ) -> None:
         super().__init__(modalities)
@@ -84,7 +84,7 @@ class LateFusionRNN(OutputLayerModel):
         rnn: RNNKind,
         num_layers: PositiveInt,
         bidirectional: bool,
-        dropout: Probability,
+        dropout: DropoutRate,
         hidden_text: PositiveInt,
         hidden_audio: PositiveInt,
         hidden_vision: PositiveInt,
