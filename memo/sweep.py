@@ -29,6 +29,7 @@ from memo.report.jobs import Job, collect, format_overrides, planned_jobs
 from memo.report.records import STATUS_FILE
 from memo.report.summary import Summary
 from memo.training.resume import refuse_early
+from memo.training.runtime import Interrupted
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,9 @@ def run_sweep_job(task: Task, cfg: DictConfig, run_dir: Path) -> bool:
     """Run `task(cfg, run_dir)` as one sweep job, recording it in `<run dir>/status.json`.
 
     A failure is recorded (message and traceback) and logged, not raised, so the sweep's other
-    jobs still run; the sweep callback ends the sweep non-zero. Returns whether it succeeded.
+    jobs still run; the sweep callback ends the sweep non-zero. Ctrl-C or SIGTERM (which
+    training turns into `Interrupted` after the current batch) is recorded as `interrupted`
+    and stops the sweep. Returns whether the job succeeded.
     """
     hydra = HydraConfig.get()
     record: dict[str, Any] = {
@@ -88,9 +91,12 @@ def run_sweep_job(task: Task, cfg: DictConfig, run_dir: Path) -> bool:
     write_json(run_dir / STATUS_FILE, record)
     try:
         task(cfg, run_dir)
-    except KeyboardInterrupt:
-        write_json(run_dir / STATUS_FILE, {**record, "status": "interrupted", "ended": _now()})
-        raise
+    except (KeyboardInterrupt, Interrupted) as error:  # Ctrl-C or SIGTERM: for the whole sweep
+        stop = {"status": "interrupted", **({"error": str(error)} if str(error) else {})}
+        write_json(run_dir / STATUS_FILE, {**record, **stop, "ended": _now()})
+        if isinstance(error, KeyboardInterrupt):
+            raise
+        raise KeyboardInterrupt(str(error)) from error  # not one job's failure: stop the sweep
     except Exception as error:
         expected = isinstance(error, MemoError)  # its message says it all: no stack on screen
         message = str(error) if expected else f"{type(error).__name__}: {error}"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import CLI_ENV, ROOT, cli_command, read_metrics, run_cli, run_in_process
+from hydra.core.hydra_config import HydraConfig
 from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
 from tensorboard.plugins.hparams import plugin_data_pb2
 
@@ -19,7 +20,8 @@ from memo.composition import compose_config
 from memo.errors import MemoError
 from memo.report.__main__ import main as report_main
 from memo.run_lock import RunLock
-from memo.sweep import SweepReport, torch_threads
+from memo.sweep import SweepReport, run_sweep_job, torch_threads
+from memo.training.runtime import Interrupted
 
 TINY = ["dataset.scale=0.03", "trainer.epochs=1", "trainer.progress=false", "regime=zsl"]
 # `-m` last: run_cli puts its path overrides first, and Hydra's parser takes flags before or after
@@ -253,3 +255,22 @@ def test_a_sweep_rerun_with_other_settings_is_refused_before_any_job(tmp_path, c
     rerun.hydra.overrides.task = [*tiny, "seed=0,1,2"]  # more seeds, same settings: runs
     SweepReport(plots=False).on_multirun_start(rerun)
     assert (sweep / "manifest.csv").is_file()
+
+
+def test_a_signal_in_a_sweep_job_is_recorded_as_interrupted_and_stops_the_sweep(tmp_path):
+    """Ctrl-C or SIGTERM during training stops the job after its batch (`Interrupted`): the
+    job is `interrupted`, not `failed`, and the sweep stops instead of starting the next job."""
+    cfg = compose_config(TINY[:3], hydra=True)
+    cfg.hydra.job.num = 0
+
+    def stopped(job_cfg, job_dir):
+        raise Interrupted("stopped by SIGTERM during epoch 2; ...")
+
+    HydraConfig.instance().set_config(cfg)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_sweep_job(stopped, cfg, tmp_path)
+    finally:
+        HydraConfig.instance().cfg = None
+    assert status(tmp_path)["status"] == "interrupted"
+    assert status(tmp_path)["error"].startswith("stopped by SIGTERM during epoch 2")
