@@ -24,7 +24,7 @@ from omegaconf.errors import OmegaConfBaseException
 from memo.data.components import build_component, check_component
 from memo.data.datasets.base import Dataset
 from memo.data.embeddings import WordVectors
-from memo.data.regimes import Regime
+from memo.data.regimes import Regime, check_target
 from memo.errors import MemoError, config_error
 from memo.models.base import EmotionModel
 from memo.models.factory import DATA_BOUND
@@ -158,6 +158,7 @@ def validate(cfg: DictConfig) -> Components:
         regime=build_component(cfg.regime, "regime", Regime),
         embeddings=build_component(cfg.embeddings, "embeddings", WordVectors),
     )
+    check_target(components.regime, components.dataset)
     _check_optimization(cfg.trainer)
     return components
 

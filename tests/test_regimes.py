@@ -159,6 +159,26 @@ def test_bad_emotions(corpus, emotion, message):
         apply_regime(corpus(), regime("zsl", emotion=emotion), NINE if corpus is iemocap else None)
 
 
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["regime.emotion=joyful"], "got 'joyful'; allowed for mosei: anger (0), disgust (1)"),
+        (["regime.emotion=6"], "config key 'regime.emotion': got 6; allowed: anger (0)"),
+        (["dataset=iemocap", "regime.emotion=happy"], "happy is one of the 4 trained emotions"),
+        (["regime=fsl", "regime.emotion=excited", "regime.fraction=0.1"], "got 'excited'"),
+    ],
+)
+def test_a_target_the_dataset_lacks_is_refused_before_any_data(overrides, message):
+    """The same messages as test_bad_emotions, from the dataset's config alone: they came only
+    after the corpus had been read or built."""
+    from conftest import compose_config
+
+    from memo.config import validate
+
+    with pytest.raises(MemoError, match=re.escape(message)):
+        validate(compose_config(["regime=zsl", *overrides]))
+
+
 def test_without_an_index_integers_count_the_emotions_then_the_pools():
     assert apply_regime(iemocap(), regime("zsl", emotion=5)).target == "surprised"
 

@@ -16,13 +16,16 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Annotated, ClassVar
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import numpy as np
 
 from memo.data.split import Corpus, Split, concat
 from memo.errors import MemoError, config_error
 from memo.schema import NonNegativeInt, Range
+
+if TYPE_CHECKING:
+    from memo.data.datasets.base import Dataset
 
 
 @dataclass(frozen=True)
@@ -136,8 +139,26 @@ def _emotions(corpus: Corpus) -> tuple[str, ...]:
 def resolve_emotion(value: object, corpus: Corpus, index: Sequence[str]) -> str:
     """The emotion named by `regime.emotion`: a name, or its position in `index` (as the
     authors' code names them). With extra pools only their emotions can be the target."""
-    base = corpus.splits["train"].emotions
-    candidates = corpus.extras["train"].emotions if corpus.extras else base
+    pools = corpus.extras["train"].emotions if corpus.extras else ()
+    return target_emotion(value, corpus.splits["train"].emotions, pools, index, corpus.dataset)
+
+
+def check_target(regime: Regime, dataset: Dataset) -> None:
+    """Before any data loads: the regime's `emotion`, if it has one, is one the dataset's
+    config offers (its label columns, or its extra pools where it has them)."""
+    if hasattr(regime, "emotion"):
+        index = dataset.emotion_index or dataset.all_emotions
+        target_emotion(
+            regime.emotion, dataset.emotions, dataset.extra_emotions, index, dataset.name
+        )
+
+
+def target_emotion(
+    value: object, base: Sequence[str], pools: Sequence[str], index: Sequence[str], dataset: str
+) -> str:
+    """`resolve_emotion` from the emotion names alone: `base` the label columns, `pools` the
+    extra pools' emotions (the only possible targets where there are any)."""
+    candidates = pools or base
     allowed = ", ".join(f"{e} ({index.index(e)})" if e in index else e for e in candidates)
     if isinstance(value, int) and not isinstance(value, bool):
         if not 0 <= value < len(index):
@@ -145,11 +166,10 @@ def resolve_emotion(value: object, corpus: Corpus, index: Sequence[str]) -> str:
         value = index[value]
     if value not in candidates:
         hint = ""
-        if value in base and corpus.extras:
+        if value in base and pools:
             hint = f" ({value} is one of the {len(base)} trained emotions)"
         raise MemoError(
-            f"config key 'regime.emotion': got {value!r}{hint}; allowed for {corpus.dataset}: "
-            f"{allowed}"
+            f"config key 'regime.emotion': got {value!r}{hint}; allowed for {dataset}: {allowed}"
         )
     return str(value)
 
