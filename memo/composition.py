@@ -152,6 +152,8 @@ def _unparsable(overrides: Sequence[str]) -> str | None:
             parser.parse_overrides([override])
         except OverrideParseException as error:
             reason = " ".join(str(error).split("\n")[0].split())
+            if "=" not in override and not override.startswith("~"):  # `seed 3`, `seed:3`
+                reason = "an override is key=value, with no spaces around '='"
             return (
                 f"cannot parse the override {override!r}: {reason} (grammar: "
                 "https://hydra.cc/docs/advanced/override_grammar/basic/)"

@@ -166,6 +166,10 @@ def cli_in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixtur
             "error: cannot parse the override 'trainer.lr=[': no viable alternative at input '['",
         ),  # fmt: skip
         (
+            ["seed", "3"],
+            "error: cannot parse the override 'seed': an override is key=value, with no spaces",
+        ),  # "Error parsing override 'seed'" before
+        (
             ["logger=null"],
             "error: config group 'logger' takes an option, not null (options: csv | mlflow |",
         ),  # a ValueError traceback before
