@@ -8,6 +8,7 @@ import dataclasses
 import difflib
 import re
 from collections.abc import Sequence
+from contextlib import nullcontext
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -28,9 +29,9 @@ def compose_config(overrides: Sequence[str] = (), hydra: bool = False) -> DictCo
     Hydra's own section when `hydra` is true. Inside a running Hydra app (a callback), with
     that app's config search path."""
     check_overrides(overrides)
-    if GlobalHydra.instance().is_initialized():
-        return compose(config_name="config", overrides=list(overrides), return_hydra_config=hydra)
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+    running = GlobalHydra.instance().is_initialized()
+    config_dir = str(CONFIG_DIR)
+    with nullcontext() if running else initialize_config_dir(config_dir, version_base="1.3"):
         return compose(config_name="config", overrides=list(overrides), return_hydra_config=hydra)
 
 
