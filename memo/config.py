@@ -285,7 +285,19 @@ def _check_hydra(config: DictConfig, folder: str) -> None:
 
 
 def _check_run(config: DictConfig) -> None:
+    """A single run: also no sweeper or launcher chosen, which only a sweep (-m) would use
+    (`hparams_search=eea_mosei` without -m trained one default run; `hydra/launcher=slurm`
+    trained here instead of on the cluster)."""
     _check_hydra(config, "hydra.run.dir")
+    choices = config.hydra.runtime.choices
+    for group in ("hydra/sweeper", "hydra/launcher"):
+        if choices.get(group) not in (None, "basic"):
+            preset = choices.get("hparams_search")
+            chosen = f"hparams_search={preset}" if group == "hydra/sweeper" and preset else ""
+            raise MemoError(
+                f"{chosen or f'{group}={choices[group]}'} takes effect only in a sweep: add -m "
+                "(without it, one run would start here and ignore it)"
+            )
     check_values(OmegaConf.masked_copy(config, [k for k in config if k != "hydra"]))
 
 

@@ -241,6 +241,14 @@ def test_composition_errors_are_one_line(cli_in_process, args: list[str], line: 
         ),  # ran inside the run folder: data/ there missing, the built-in corpus used silently
         (["-m", "hydra.job.chdir=true", "seed=0"], "'hydra.job.chdir': got True; allowed: false"),
         (["paths.output_dir="], "error: config key 'paths.output_dir': got ''; allowed: a str"),
+        (
+            ["hparams_search=eea_mosei"],
+            "error: hparams_search=eea_mosei takes effect only in a sweep: add -m (without it, one",
+        ),  # trained one run with the default values before
+        (
+            ["hydra/launcher=slurm"],
+            "error: hydra/launcher=slurm takes effect only in a sweep: add -m",
+        ),  # trained here, not on the cluster, before
     ],
 )
 def test_bad_values_end_a_run_or_sweep_before_any_folder_or_job(
