@@ -176,6 +176,7 @@ def test_the_allocator_is_tuned_except_where_the_user_set_it(monkeypatch) -> Non
         (["--scaling-scales", ""], "argument --scaling-scales: got ''; allowed: comma-separated"),
         (["--grid-text-dims", "50.5"], "argument --grid-text-dims: got '50.5'; allowed: comma"),
         (["--out", "/"], "argument --out: / is a folder; allowed: a JSON file's path"),
+        (["--device", "gpu"], "argument --device: got 'gpu'; allowed: auto | cpu | cuda"),
         (["--out", "/dev/null/x.json"], "argument --out: /dev/null is a file, so /dev/null/x"),
     ],
 )
@@ -186,3 +187,14 @@ def test_bad_option_values_are_refused_before_measuring(args, line, capsys):
         bench_main(["--skip-main", *args])
     assert exited.value.code == 2
     assert f"python -m memo.bench: error: {line}" in capsys.readouterr().err
+
+
+def test_device_cuda_without_a_gpu_is_an_option_error(monkeypatch, capsys):
+    """A MemoError traceback naming trainer.device before."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit) as exited:
+        bench_main(["--skip-main", "--device", "cuda"])
+    assert exited.value.code == 2
+    assert "error: argument --device: got 'cuda'; allowed: auto | cpu (no CUDA device here)" in (
+        capsys.readouterr().err
+    )

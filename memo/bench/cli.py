@@ -40,6 +40,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
+import torch
+
 from memo import schema
 from memo.bench.machine import cores, describe
 from memo.bench.measure import measure
@@ -138,6 +140,15 @@ positive_int, non_negative_int, positive_float = map(
 )
 
 
+def _device(text: str) -> str:
+    """--device: auto, cpu, or cuda where there is a GPU (a MemoError traceback before)."""
+    if text not in ("auto", "cpu", "cuda"):
+        raise argparse.ArgumentTypeError(f"got {text!r}; allowed: auto | cpu | cuda")
+    if text == "cuda" and not torch.cuda.is_available():
+        raise argparse.ArgumentTypeError("got 'cuda'; allowed: auto | cpu (no CUDA device here)")
+    return text
+
+
 def _json_file(text: str) -> Path:
     """--out: a file to write, not a folder nor a path under a file."""
     path = Path(text)
@@ -180,7 +191,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup-epochs", type=non_negative_int, default=None,
                         help="untimed whole epochs first (default: 1 on CUDA or with "
                         "--compile, else 0)")  # fmt: skip
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--device", type=_device, default="auto", help="auto | cpu | cuda")
     parser.add_argument("--threads", type=positive_int, default=cores(),
                         help="torch threads and OMP_NUM_THREADS (default: all cores)")  # fmt: skip
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
