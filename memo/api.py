@@ -78,9 +78,14 @@ def _new_run_dir(cfg: DictConfig) -> Path:
 
 
 def _save_hydra_files(cfg: DictConfig, overrides: list[str], run_dir: Path) -> None:
-    """`.hydra/config.yaml`, `overrides.yaml` and `hydra.yaml` as a CLI run records them."""
+    """`.hydra/config.yaml`, `overrides.yaml` and `hydra.yaml` as a CLI run records them; a
+    run directory that cannot be made is a MemoError (as the CLI's output-folder check)."""
     folder = run_dir / ".hydra"
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise MemoError(f"run directory {run_dir} cannot be written: {reason}") from None
     OmegaConf.save(cfg, folder / "config.yaml")
     OmegaConf.save(OmegaConf.create(overrides), folder / "overrides.yaml")
     hydra = {"mode": "RUN", "overrides": {"task": overrides}, "job": {"num": 0},

@@ -92,6 +92,10 @@ def test_bad_overrides_are_memo_errors(tmp_path, monkeypatch):
         (lambda: memo.evaluate("no/such.pt"), "config key 'ckpt': got 'no/such.pt'; allowed: a "),
         (lambda: memo.load(5), "ckpt: got 5; allowed: a path"),
         (lambda: memo.train(["model=null"]), "config group 'model' takes an option, not null"),
+        (
+            lambda: memo.train([], run_dir="/dev/null/run"),
+            "run directory /dev/null/run cannot be written: Not a directory",
+        ),  # NotADirectoryError before
     ],
 )
 def test_wrong_argument_types_are_memo_errors(tmp_path, monkeypatch, call, message):
