@@ -158,6 +158,12 @@ def test_a_refused_single_run_is_refused_before_hydra_rewrites_the_record(tmp_pa
     with RunLock(run_dir), pytest.raises(SystemExit):  # another process runs there
         start()
     assert f"run directory {run_dir} is in use by another memo process" in capsys.readouterr().err
+    (run_dir / "metrics.json").unlink()  # unfinished: its last.pt is resumed only as it was made
+    with pytest.raises(SystemExit):
+        start("seed=3")
+    assert f"error: checkpoint {run_dir / 'checkpoints' / 'last.pt'} was made with other" in (
+        capsys.readouterr().err
+    )
 
 
 # 4. mode=eval records what the checkpoint holds; checkpoints never name code.

@@ -13,6 +13,7 @@ from omegaconf.errors import OmegaConfBaseException
 from memo.errors import MemoError
 from memo.run_config import effective_config, require_same_config
 from memo.run_lock import RunLock
+from memo.training.checkpoints import load_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +47,20 @@ def finished_run(resume: Any, run_dir: Path, effective: dict[str, Any]) -> dict[
 
 def refuse_early(cfg: DictConfig, run_dir: Path) -> None:
     """Raise MemoError for what a run of `cfg` would refuse in `run_dir` (another memo process
-    there, a finished run of other settings), checked under the run lock; call it before
-    writing the run's record (`.hydra/`) there. An incomplete config is left to the run."""
+    there, a finished run or a `last.pt` of other settings), checked under the run lock; call
+    it before writing the run's record (`.hydra/`) there. An incomplete config is left to the
+    run."""
     try:
         effective = effective_config(cfg)
     except OmegaConfBaseException:
         return
     with RunLock(run_dir):
-        finished_run(cfg.get("resume"), run_dir, effective)
+        if finished_run(cfg.get("resume"), run_dir, effective) is not None:
+            return
+        last = run_dir / "checkpoints" / "last.pt"
+        if cfg.get("mode") == "train" and cfg.get("resume") is not False and last.is_file():
+            stored = load_checkpoint(last).get("config")
+            require_same_config(stored, effective, f"checkpoint {last}")
 
 
 def recorded_overrides(run_dir: Path) -> list[str] | None:
