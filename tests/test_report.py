@@ -312,9 +312,11 @@ def test_a_seed_reported_twice_counts_once(tmp_path, capsys):
     sweep = make_sweep(tmp_path, ALL_JOBS)
     copy = tmp_path / "copy"
     shutil.copytree(sweep, copy)
-    code, markdown, _ = report(capsys, str(sweep), str(copy), "--out", str(tmp_path / "out"))
+    code, markdown, err = report(capsys, str(sweep), str(copy), "--out", str(tmp_path / "out"))
     assert code == 0
     assert "8 jobs: 4 completed, 4 duplicate." in markdown
+    assert f"duplicate: job 0 of {sweep.resolve()}: seed 0 of these settings" in err
+    assert "incomplete" not in err  # every job has results; the repeats are only not counted
     assert "| fear | synthetic | 2 | 0, 1 | 0.633 ± 0.047 |" in markdown  # n: 2 seeds, not 4
     repeat = f"seed 0 of these settings is counted from {copy.resolve() / '0'}"
     assert f"- job 0 of {sweep.resolve()} (`regime.emotion=fear seed=0`): duplicate: {repeat}" in (

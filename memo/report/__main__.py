@@ -47,9 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(render(summary, args.format, args.out), end="")
     for job in summary.problems:
-        if job.status == "damaged":
-            print(f"damaged: {job.name(summary.several_sweeps)}: {job.error}", file=sys.stderr)
-    missing = len(summary.problems)
+        if job.status in ("damaged", "duplicate"):
+            print(f"{job.status}: {job.name(summary.several_sweeps)}: {job.error}", file=sys.stderr)
+    missing = sum(job.status != "duplicate" for job in summary.problems)
     if missing:
         print(f"incomplete: {missing} of {len(summary.jobs)} jobs have no results", file=sys.stderr)
     names = ", ".join(path.name for path in written)
