@@ -177,4 +177,5 @@ def composition_error(error: Exception, overrides: Sequence[str]) -> str:
         message = _unknown_option(error)
     elif isinstance(error, OverrideParseException):
         message = _unparsable(overrides)
-    return message or " ".join(str(error).split("\n")[0].split())
+    first = " ".join(str(error).split("\n")[0].split())
+    return message or re.sub(r", set env var HYDRA_FULL_ERROR=1 .*", "", first)  # memo sets it

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypedDict
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from hydra.experimental.callback import Callback
 from hydra.utils import instantiate
@@ -311,7 +312,13 @@ def _check_sweep(config: DictConfig) -> None:
     for key, hint in LAUNCHER_SETTINGS.items():
         if key in launcher:
             check_value(launcher[key], hint, f"hydra.launcher.{key}")
-    for number, overrides in enumerate(expected_jobs(config) or []):
+    jobs = expected_jobs(config)
+    if jobs == []:  # a sweep of no values, e.g. seed=range(3,0): nothing ran, with exit 0
+        parsed = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
+        sweeps = [o for o in parsed if o.is_sweep_override()]
+        empty = [o.input_line for o in sweeps if not list(o.sweep_iterator())]
+        raise MemoError(f"the sweep has no jobs: {' '.join(empty)} gives no values")
+    for number, overrides in enumerate(jobs or []):
         try:
             check_job(overrides)
         except MemoError as error:

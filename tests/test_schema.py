@@ -234,6 +234,8 @@ def test_composition_errors_are_one_line(cli_in_process, args: list[str], line: 
             "error: config key 'hydra.launcher.timeout_min': got -5; allowed: an integer >= 1",
         ),  # every job failed in submitit, 42 lines, before
         (["-m", "hydra.sweep.dir=", "seed=0"], "config key 'hydra.sweep.dir': got ''; allowed: a"),
+        (["-m", "seed=range(3,0)"], "error: the sweep has no jobs: seed=range(3,0) gives no va"),
+        # ^ ran nothing, with exit 0
         (["hydra.run.dir="], "error: config key 'hydra.run.dir': got ''; allowed: a string that"),
         (
             ["hydra.job.chdir=true"],
@@ -274,6 +276,19 @@ def test_the_cli_prints_a_bad_value_as_one_line_before_loading_data(tmp_path) ->
         "error: config key 'trainer.threshold': got 2; allowed: a number in (0, 1)"
     )
     assert not (out / "metrics.json").exists() and not (out / "checkpoints").exists()
+
+
+def test_hydras_hint_to_set_its_full_error_variable_is_left_out() -> None:
+    """memo's CLI sets HYDRA_FULL_ERROR itself, so Hydra's hint to set it misled."""
+    from hydra.errors import InstantiationException
+
+    from memo.composition import composition_error
+
+    error = InstantiationException(
+        "Error locating target 'optuna.Nope', set env var HYDRA_FULL_ERROR=1 to see chained "
+        "exception.\nfull_key: hydra.sweeper.sampler"
+    )
+    assert composition_error(error, []) == "Error locating target 'optuna.Nope'"
 
 
 def test_the_python_api_reports_a_bad_override_in_one_line() -> None:
