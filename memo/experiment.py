@@ -26,6 +26,7 @@ from memo.io import remove_temp_files, write_json
 from memo.loggers import build_loggers
 from memo.models.base import EmotionModel
 from memo.models.factory import build_model, checkpoint_model, model_name
+from memo.report.records import RESUMED_FILE
 from memo.run_config import (
     effective_config,
     flat_config,
@@ -116,6 +117,7 @@ def _run(
     # A metrics.json here belongs to a finished run that resume=false starts again: removed
     # now, so that a crash cannot leave it as the result of the settings .hydra/ now names.
     (run_dir / "metrics.json").unlink(missing_ok=True)
+    (run_dir / RESUMED_FILE).unlink(missing_ok=True)  # this folder holds a run again
     seed_everything(int(cfg.seed))
     device = resolve_device(str(cfg.trainer.device))
     dataset = parts.dataset
@@ -280,6 +282,7 @@ def _resume_dir(cfg: DictConfig, run_dir: Path) -> Path:
             f"{cfg.paths.output_dir}; give its directory with hydra.run.dir=<run dir>"
         )
     log.info("resuming the run in %s (this directory keeps only this log)", previous)
+    write_json(run_dir / RESUMED_FILE, {"resumed_in": str(previous)})  # reports skip it
     return previous
 
 

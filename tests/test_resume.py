@@ -22,6 +22,7 @@ from conftest import (
 )
 
 from memo.errors import MemoError
+from memo.report import render, summarize
 
 ARGS = [
     "dataset.scale=0.03",
@@ -88,6 +89,13 @@ def test_sigterm_stops_cleanly_and_resume_true_finds_the_run(tmp_path, uninterru
     result = run_cli([*ARGS, "resume=true"], tmp_path)
     assert "resuming the run in" in result.stderr
     assert read_metrics(outputs / "day" / "first")["test"] == uninterrupted["test"]
+    # The new directory holds only the resume command's log: a report counts one run.
+    assert "1 jobs: 1 completed." in summarize_markdown(outputs)
+
+
+def summarize_markdown(folder: Path) -> str:
+    """The Markdown summary `python -m memo.report folder` prints."""
+    return render(summarize([folder]), "md", folder)
 
 
 def test_a_finished_run_is_not_trained_again(tmp_path, logs):

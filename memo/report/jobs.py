@@ -13,7 +13,14 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from memo.errors import MemoError
-from memo.report.records import Damaged, Result, parse, read_identity, read_outcome
+from memo.report.records import (
+    RESUMED_FILE,
+    Damaged,
+    Result,
+    parse,
+    read_identity,
+    read_outcome,
+)
 from memo.run_config import is_run_only, split_override
 
 SWEEP_FILE = "multirun.yaml"  # written by Hydra into every sweep directory
@@ -139,6 +146,7 @@ def collect(roots: Sequence[Path | str]) -> list[Job]:
         root = root.resolve()
         sweeps.update(p.parent for p in root.rglob(SWEEP_FILE))
         runs.update(p.parent for p in root.rglob(".hydra") if p.is_dir())
+    runs = {run for run in runs if not (run / RESUMED_FILE).is_file()}  # not runs themselves
     if not runs and not sweeps:
         raise MemoError(f"no runs or sweeps under {', '.join(map(str, roots))}")
     jobs = [read_job(path, _nearest(path, sweeps)) for path in runs]
