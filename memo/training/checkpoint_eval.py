@@ -95,6 +95,7 @@ def trained_by(checkpoint, path: Path, cache_dir: Path) -> dict[str, Any]:
     in_run = path.name == "best.pt" and path.parent.name == "checkpoints"
     run = completed_metrics(path.parent.parent) if in_run else None
     recorded = (run or {}).get("best_checkpoint_sha256")
+    recorded = recorded if isinstance(recorded, str) else None  # a hand-edited file: unknown
     if recorded is not None and recorded != sha256:
         raise MemoError(
             f"checkpoint {path} is not the best.pt its run finished with: its sha256 "
