@@ -167,3 +167,14 @@ def test_resume_refuses_emotion_vectors_changed_since_the_checkpoint(tmp_path):
     path.write_bytes(pickle.dumps({w: [0.2 * k] * 8 for k, w in enumerate(words)}))
     with pytest.raises(MemoError, match=r"does not fit this run: data: .*'emotion_vectors_sha256'"):
         run_in_process(tmp_path, args, run_dir)
+
+
+@pytest.mark.parametrize("garbled", [b"[1, 2]", b'{"status": "\xff"}'])
+def test_a_garbled_metrics_json_is_not_a_finished_run(tmp_path, garbled):
+    """A hand-edited metrics.json that is not a JSON object, or not UTF-8: the run starts again
+    (it crashed with a traceback)."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "metrics.json").write_bytes(garbled)
+    args = [*ARGS[:1], "trainer.epochs=1"]
+    assert run_in_process(tmp_path, args, run_dir)["status"] == "completed"

@@ -28,9 +28,9 @@ def completed_metrics(run_dir: Path) -> dict[str, Any] | None:
         return None
     try:
         metrics = json.loads(path.read_text())
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, UnicodeDecodeError):
         return None  # written atomically, so only a hand-edited file can be garbled
-    return metrics if metrics.get("status") == "completed" else None
+    return metrics if isinstance(metrics, dict) and metrics.get("status") == "completed" else None
 
 
 def finished_run(resume: Any, run_dir: Path, effective: dict[str, Any]) -> dict[str, Any] | None:
