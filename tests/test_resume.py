@@ -178,3 +178,15 @@ def test_a_garbled_metrics_json_is_not_a_finished_run(tmp_path, garbled):
     (run_dir / "metrics.json").write_bytes(garbled)
     args = [*ARGS[:1], "trainer.epochs=1"]
     assert run_in_process(tmp_path, args, run_dir)["status"] == "completed"
+
+
+def test_resume_true_passes_over_a_run_with_damaged_overrides(tmp_path):
+    """resume=true looks through every run under paths.output_dir; one whose
+    .hydra/overrides.yaml is damaged is not its run (a YAML traceback before)."""
+    damaged = tmp_path / "outputs" / "day" / "damaged"
+    (damaged / ".hydra").mkdir(parents=True)
+    (damaged / ".hydra" / "overrides.yaml").write_text("[1")
+    (damaged / "checkpoints").mkdir()
+    (damaged / "checkpoints" / "last.pt").write_bytes(b"")
+    with pytest.raises(MemoError, match="resume=true: no unfinished run with the overrides"):
+        run_in_process(tmp_path, [*ARGS[:1], "resume=true"], tmp_path / "outputs" / "day" / "new")

@@ -7,7 +7,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+import yaml
+from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
 from memo.errors import MemoError
@@ -65,11 +66,15 @@ def refuse_early(cfg: DictConfig, run_dir: Path) -> None:
 
 def recorded_overrides(run_dir: Path) -> list[str] | None:
     """The command-line overrides `.hydra/overrides.yaml` records (without `resume=`), sorted:
-    what reports label the run with; None without the file."""
-    path = run_dir / ".hydra" / "overrides.yaml"
-    if not path.is_file():
+    what reports label the run with; None without the file, or a file that is not a list of
+    overrides (damaged)."""
+    try:
+        overrides = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_bytes())
+    except (OSError, yaml.YAMLError):
         return None
-    return sorted(o for o in OmegaConf.load(path) if not o.startswith("resume="))
+    if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
+        return None
+    return sorted(o for o in overrides if not o.startswith("resume="))
 
 
 def find_unfinished_run(output_root: Path, overrides: list[str], exclude: Path) -> Path | None:
