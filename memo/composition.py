@@ -43,9 +43,10 @@ def group_options(group: str) -> list[str] | None:
 
 
 def check_overrides(overrides: Sequence[str]) -> None:
-    """Refuse a group override that Hydra would crash on or silently merge: `model=null`, or a
-    list of options for a group that takes one (`model=[eea,mult]` merges both files). An
-    override Hydra cannot parse is left for Hydra to report."""
+    """Refuse a group override that Hydra would crash on, silently merge or refuse in its own
+    terms: `model=null`, a list of options for a group that takes one (`model=[eea,mult]`
+    merges both files), `+experiment=paper_mosei` (every group of memo's is in the defaults
+    list already). An override Hydra cannot parse is left for Hydra to report."""
     try:
         parsed = OverridesParser.create().parse_overrides(list(overrides))
     except HydraException:
@@ -56,6 +57,11 @@ def check_overrides(overrides: Sequence[str]) -> None:
             continue
         value = override.value()
         listed = f"(options: {' | '.join(options)})"
+        if override.is_add() or override.is_force_add():
+            raise MemoError(
+                f"config group '{group}' is chosen without '+': "
+                f"{group}={override.get_value_string()}"
+            )
         if value is None:
             raise MemoError(f"config group '{group}' takes an option, not null {listed}")
         if isinstance(value, list) and group not in LIST_GROUPS:

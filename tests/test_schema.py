@@ -170,6 +170,10 @@ def cli_in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixtur
             "error: cannot parse the override 'seed': an override is key=value, with no spaces",
         ),  # "Error parsing override 'seed'" before
         (
+            ["+experiment=paper_mosei"],
+            "error: config group 'experiment' is chosen without '+': experiment=paper_mosei",
+        ),  # "Multiple values for experiment. To override a value use 'override experiment: ..."
+        (
             ["logger=null"],
             "error: config group 'logger' takes an option, not null (options: csv | mlflow |",
         ),  # a ValueError traceback before
