@@ -164,6 +164,9 @@ def test_a_refused_single_run_is_refused_before_hydra_rewrites_the_record(tmp_pa
     assert f"error: checkpoint {run_dir / 'checkpoints' / 'last.pt'} was made with other" in (
         capsys.readouterr().err
     )
+    with pytest.raises(SystemExit):  # an evaluation would take the unfinished run's folder
+        start("mode=eval", f"ckpt={run_dir / 'checkpoints' / 'best.pt'}")
+    assert "mode: 'train' -> 'eval'" in capsys.readouterr().err
 
 
 # 4. mode=eval records what the checkpoint holds; checkpoints never name code.

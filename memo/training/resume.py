@@ -59,7 +59,7 @@ def refuse_early(cfg: DictConfig, run_dir: Path) -> None:
         if finished_run(cfg.get("resume"), run_dir, effective) is not None:
             return
         last = run_dir / "checkpoints" / "last.pt"
-        if cfg.get("mode") == "train" and cfg.get("resume") is not False and last.is_file():
+        if cfg.get("resume") is not False and last.is_file():  # also: eval into a training
             stored = load_checkpoint(last).get("config")
             require_same_config(stored, effective, f"checkpoint {last}")
 
