@@ -207,10 +207,11 @@ class Schema:
         cls, function: Callable[..., Any], what: str, bound: Iterable[str] = (), typed: bool = True
     ) -> Schema:
         """The keyword parameters of `function` (a class: its constructor), less those memo
-        passes itself (`bound`); `typed=False` checks only the names (foreign code, such as
-        torch's optimizers, whose annotations are not config types)."""
+        passes itself (`bound`); `typed=False` keeps only the annotations made of config types
+        (foreign code, such as torch's optimizers: `patience: int` is checked, `lr: float |
+        Tensor` is not)."""
         target = function.__init__ if isinstance(function, type) else function
-        hints = typing.get_type_hints(target, include_extras=True) if typed else {}
+        hints = typing.get_type_hints(target, include_extras=True) if typed else _plain(target)
         kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
         parameters = [
             p
@@ -234,6 +235,28 @@ class Schema:
             elif name not in self.optional:
                 allowed = describe(hint)
                 raise MemoError(f"config key '{prefix}{name}' is missing; allowed: {allowed}")
+
+
+PLAIN = (int, float, bool, str, type(None))  # what a config value can be, besides containers
+
+
+def _is_plain(hint: Any) -> bool:
+    """Whether `hint` names only config types: PLAIN, Literal, and unions, lists and dicts of
+    them."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint in PLAIN or origin is Literal:
+        return True
+    return origin in (Union, types.UnionType, list, dict) and all(map(_is_plain, args))
+
+
+def _plain(function: Callable[..., Any]) -> dict[str, Any]:
+    """The annotations of foreign `function` that name config types only (none if they cannot
+    be read)."""
+    try:
+        hints = typing.get_type_hints(function)
+    except Exception:  # an annotation naming what its module does not import
+        return {}
+    return {name: hint for name, hint in hints.items() if _is_plain(hint)}
 
 
 def unknown_key(key: str, known: Iterable[str], what: str) -> MemoError:
