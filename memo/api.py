@@ -98,6 +98,12 @@ def train(overrides: list[str] | tuple[str, ...] = (), run_dir: Path | str | Non
     `<paths.output_dir>/<date>/<time>`); a finished run there with the same config is reused,
     another config is refused (as on the CLI). Raises MemoError on bad input."""
     overrides = _overrides(overrides)
+    hydra = [o for o in overrides if o.lstrip("+~").startswith(("hydra.", "hydra/"))]
+    if hydra:  # hydra.run.dir=... was ignored: the run went to paths.output_dir
+        raise MemoError(
+            f"overrides: {hydra[0]!r} sets Hydra's own config, which memo.train does not read; "
+            "give the run folder as run_dir=..."
+        )
     cfg = compose_config(overrides)
     check_values(cfg)  # as the command line does before it makes the run folder
     run_dir = (_path(run_dir, "run_dir") if run_dir is not None else _new_run_dir(cfg)).resolve()

@@ -93,6 +93,10 @@ def test_bad_overrides_are_memo_errors(tmp_path, monkeypatch):
         (lambda: memo.load(5), "ckpt: got 5; allowed: a path"),
         (lambda: memo.train(["model=null"]), "config group 'model' takes an option, not null"),
         (
+            lambda: memo.train(["hydra.run.dir=elsewhere"]),
+            "overrides: 'hydra.run.dir=elsewhere' sets Hydra's own config, which memo.train does",
+        ),  # ignored before: the run went to outputs/<date>/<time>
+        (
             lambda: memo.train([], run_dir="/dev/null/run"),
             "run directory /dev/null/run cannot be written: Not a directory",
         ),  # NotADirectoryError before
