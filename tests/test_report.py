@@ -332,3 +332,16 @@ def test_settings_only_one_side_records_do_not_make_a_job_damaged(tmp_path, caps
         sweep / "1"
     )
     assert "4 jobs: 4 completed." in report(capsys, str(sweep))[1]
+
+
+def test_a_job_folder_copied_into_another_number_is_not_that_jobs(tmp_path, capsys):
+    """Job 0's folder copied to `4` (from this or another sweep): its hydra.yaml says job 0, so
+    its results are not job 4's; listed as damaged, the real job 0 still counted."""
+    sweep = make_sweep(tmp_path, ALL_JOBS)
+    shutil.copytree(sweep / "0", sweep / "4")
+    code, markdown, _ = report(capsys, str(sweep))
+    assert code == 0 and "5 jobs: 4 completed, 1 damaged." in markdown
+    assert "- job 4 (`regime.emotion=fear seed=0`): damaged: .hydra/hydra.yaml records job 0" in (
+        markdown
+    )
+    assert "| fear | synthetic | 2 |" in markdown  # job 0 and job 1, not job 0 twice

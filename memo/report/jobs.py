@@ -14,6 +14,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from memo.errors import MemoError
 from memo.report.records import (
+    HYDRA_FILE,
     RESUMED_FILE,
     Damaged,
     Result,
@@ -94,14 +95,20 @@ def expected_jobs(config: DictConfig) -> list[list[str]] | None:
 
 def read_job(path: Path, sweep: Path | None) -> Job:
     """The job in run directory `path` (inside `sweep`, if any), or `damaged` and the reason."""
+    # Hydra names a sweep's job folders by job number (hydra.sweep.subdir's default).
+    folder_num = int(path.name) if path.parent == sweep and path.name.isdigit() else None
     try:
         identity = read_identity(path)
     except Damaged as reason:
-        # Hydra names a sweep's job folders by job number (hydra.sweep.subdir's default).
-        num = int(path.name) if path.parent == sweep and path.name.isdigit() else None
-        return Job(None, "damaged", num, sweep, path, error=str(reason))
+        return Job(None, "damaged", folder_num, sweep, path, error=str(reason))
     sweep = sweep if identity.multirun else None
     num = identity.num if sweep else None
+    if sweep is not None and folder_num is not None and folder_num != num:
+        moved = (
+            f"{HYDRA_FILE} records job {num}: this folder was copied or renamed from elsewhere, "
+            f"so its results are not those of job {folder_num} of this sweep"
+        )
+        return Job(identity.overrides, "damaged", folder_num, sweep, path, error=moved)
     try:
         status, result, error = read_outcome(path)
     except Damaged as reason:
