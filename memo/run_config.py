@@ -35,11 +35,12 @@ def split_override(override: str) -> tuple[str, str]:
     return key, value
 
 
-def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings -> `{'a.b': leaf}` (an empty mapping is a leaf)."""
     if isinstance(value, dict) and value:
         flat: dict[str, Any] = {}
         for key, item in value.items():
-            flat.update(_flatten(item, f"{prefix}{key}."))
+            flat.update(flatten(item, f"{prefix}{key}."))
         return flat
     return {prefix.rstrip("."): value}
 
@@ -49,7 +50,7 @@ def flat_config(cfg: DictConfig) -> dict[str, Any]:
     (e.g. 'trainer.lr')."""
     container = OmegaConf.to_container(cfg, resolve=True)
     container.pop("hydra", None)
-    return _flatten(container)
+    return flatten(container)
 
 
 def effective_config(cfg: DictConfig) -> dict[str, Any]:

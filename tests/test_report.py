@@ -345,3 +345,27 @@ def test_a_job_folder_copied_into_another_number_is_not_that_jobs(tmp_path, caps
         markdown
     )
     assert "| fear | synthetic | 2 |" in markdown  # job 0 and job 1, not job 0 twice
+
+
+def set_setting(job: Path, key: str, recorded: object, saved: object) -> None:
+    """Record `key` (a top-level key here) in the job's metrics.json config and config.yaml."""
+    config = json.loads((job / "metrics.json").read_text())["config"]
+    edit_metrics(config={**config, key: recorded})(job)
+    config = yaml.safe_load((job / ".hydra" / "config.yaml").read_text())
+    write_yaml(job / ".hydra" / "config.yaml", {**config, key: saved})
+
+
+def test_jobs_of_one_row_made_with_other_defaults_are_not_averaged(tmp_path, capsys):
+    """Two sweeps with the same overrides, one made before a default changed (epochs 12 -> 20):
+    the same label, two experiments. A key set through a path interpolation may differ."""
+    sweep = make_sweep(tmp_path, ALL_JOBS)
+    set_setting(sweep / "0", "epochs", 12, 12)
+    set_setting(sweep / "1", "epochs", 20, 20)
+    for num, data_dir in ((2, "/a/data"), (3, "/b/data")):  # paths.* are run-only
+        set_setting(sweep / str(num), "dir", f"{data_dir}/iemocap", "${paths.data_dir}/iemocap")
+        set_setting(sweep / str(num), "paths", {"data_dir": data_dir}, {"data_dir": data_dir})
+    code, markdown, err = report(capsys, str(sweep))
+    assert code == 0 and "4 jobs: 3 completed, 1 mismatched." in markdown
+    expected = f"the same overrides as {sweep.resolve() / '0'} but other settings (epochs: 12 -> 20"
+    assert f"mismatched: job 1: {expected}" in err
+    assert "| fear | synthetic | 1 |" in markdown and "| sad | synthetic | 2 |" in markdown

@@ -46,10 +46,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(render(summary, args.format, args.out), end="")
+    not_counted = ("duplicate", "mismatched")  # results, left out of the rows
     for job in summary.problems:
-        if job.status in ("damaged", "duplicate"):
+        if job.status in ("damaged", *not_counted):
             print(f"{job.status}: {job.name(summary.several_sweeps)}: {job.error}", file=sys.stderr)
-    missing = sum(job.status != "duplicate" for job in summary.problems)
+    missing = sum(job.status not in not_counted for job in summary.problems)
     if missing:
         print(f"incomplete: {missing} of {len(summary.jobs)} jobs have no results", file=sys.stderr)
     names = ", ".join(path.name for path in written)

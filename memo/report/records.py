@@ -15,7 +15,7 @@ import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from memo.run_config import config_differences, effective_config, is_run_only, shown
+from memo.run_config import config_differences, effective_config, flatten, is_run_only, shown
 
 METRICS_FILE = "metrics.json"
 STATUS_FILE = "status.json"  # written by memo.sweep for every sweep job
@@ -40,6 +40,7 @@ class Result:
     target: str | None  # the zero-/few-shot emotion
     emotions: tuple[str, ...]  # the test emotions
     test: dict[str, float | None]  # test metrics; None where undefined (null in the file)
+    settings: dict[str, Any]  # effective values of the keys its config sets (see check_config)
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,8 @@ def read_metrics(run: Path) -> Result:
     test = get("test", lambda v: isinstance(v, dict) and len(v) > 0, "an object of metrics")
     for metric, value in test.items():
         check(value, METRICS_FILE, f"test.{metric}", is_score, "a finite number or null")
-    check_config(run, get("config", lambda v: isinstance(v, dict), "the run's effective config"))
+    config = get("config", lambda v: isinstance(v, dict), "the run's effective config")
+    settings = check_config(run, config)
     return Result(
         status=get("status", lambda v: v == "completed", "'completed' (memo writes no other)"),
         dataset=get("dataset", is_text, "a dataset name"),
@@ -159,16 +161,21 @@ def read_metrics(run: Path) -> Result:
             get("test_emotions", lambda v: is_texts(v) and len(v) > 0, "a list of emotions")
         ),
         test={metric: None if value is None else float(value) for metric, value in test.items()},
+        settings=settings,
     )
 
 
-def check_config(run: Path, recorded: dict[str, Any]) -> None:
+def check_config(run: Path, recorded: dict[str, Any]) -> dict[str, Any]:
     """Refuse results whose effective config is not the one in `run/.hydra/config.yaml`.
 
     Hydra rewrites `.hydra/` at every start in a run directory; where memo cannot refuse the
     start before that (a sweep job, an API run, two starts at once), the labels the report
     takes from `.hydra/` would name settings that did not produce these numbers. Keys only one
-    side has (a memo version that added a setting or a run-only key) are not compared."""
+    side has (a memo version that added a setting or a run-only key) are not compared.
+
+    Returns the run's settings: the recorded values of the keys `config.yaml` sets to a value
+    (not an interpolation such as `${paths.data_dir}/...`, which differs between machines),
+    the seed left out."""
     saved = parse(run, CONFIG_FILE, yaml.safe_load)
     if not isinstance(saved, dict):
         raise Damaged(f"{CONFIG_FILE}: expected a mapping, found {type(saved).__name__}")
@@ -187,6 +194,8 @@ def check_config(run: Path, recorded: dict[str, Any]) -> None:
             "a later command in this directory changed its recorded config, so these numbers "
             "are not the results of the overrides it lists"
         )
+    literal = {k for k, v in flatten(saved).items() if not (isinstance(v, str) and "${" in v)}
+    return {k: recorded[k] for k in shared if k in literal and k != "seed"}
 
 
 def read_outcome(run: Path) -> tuple[str, Result | None, str | None]:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from memo.report.jobs import Job, format_overrides
 from memo.report.records import Result
+from memo.run_config import config_differences, shown
 from memo.training.results import LABELS, WHOLE_SAMPLE
 
 AGGREGATES = ("avg", "avg_seen", "target")  # averages, seen-emotion averages, the target emotion
@@ -93,7 +94,7 @@ class Summary:
     @classmethod
     def of(cls, jobs: Sequence[Job]) -> Summary:
         """Rows of `jobs` by configuration and data source; jobs with unknown overrides in none."""
-        jobs = _each_seed_once(jobs)
+        jobs = _each_seed_once(_same_settings(jobs))
         known = [job for job in jobs if job.overrides is not None]
         sources: dict[tuple, set[str]] = {}  # configuration -> data sources of its results
         for job in known:
@@ -192,6 +193,31 @@ class Summary:
 
 def _config_key(job: Job) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(job.config.items()))
+
+
+def _same_settings(jobs: Sequence[Job]) -> list[Job]:
+    """`jobs`, where a result whose settings differ from those of the first result with the same
+    overrides and data source (made while a default was another: another memo version) is
+    `mismatched`, without results: averaging them would put two experiments under one label."""
+    first: dict[tuple, Job] = {}
+    kept = []
+    for job in jobs:
+        if job.result is not None and job.overrides is not None:
+            reference = first.setdefault((_config_key(job), job.result.data_source), job)
+            ours, theirs = job.result.settings, reference.result.settings
+            shared = [k for k in ours if k in theirs]
+            differences = config_differences(
+                {k: theirs[k] for k in shared}, {k: ours[k] for k in shared}
+            )
+            if differences:
+                error = (
+                    f"the same overrides as {reference.path} but other settings "
+                    f"({shown(differences)}, as there -> here): made with other defaults, so "
+                    "not averaged with it"
+                )
+                job = replace(job, status="mismatched", result=None, error=error)
+        kept.append(job)
+    return kept
 
 
 def _each_seed_once(jobs: Sequence[Job]) -> list[Job]:
