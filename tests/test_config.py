@@ -26,11 +26,12 @@ COMBINATIONS = list(
 
 
 @pytest.mark.parametrize(("dataset", "model", "regime", "embeddings"), COMBINATIONS)
-def test_every_combination_composes_and_builds(dataset, model, regime, embeddings):
+def test_every_combination_composes_and_builds(dataset, model, regime, embeddings, tmp_path):
     target = [] if regime == "full" else ["regime.emotion=1"]  # required by zsl and fsl
+    (tmp_path / "glove.emotions.840B.300d.pt").touch()  # embeddings=file checks it exists
     cfg = compose_config(
         [f"dataset={dataset}", f"model={model}", f"regime={regime}", f"embeddings={embeddings}",
-         *target]
+         *target, f"paths.data_dir={tmp_path}"]
     )  # fmt: skip
     validate(cfg)
     dims = {"text": cfg.embeddings.dim, "audio": 74, "vision": 35}
@@ -135,7 +136,8 @@ def test_optimizer_and_scheduler_are_instantiated_from_config():
         ("model=mult model.num_heads=7", "'model.hidden': got 40; allowed: a multiple of"),
         ("model=mult model.padding=full", "'model.padding': got 'full'; allowed: same | valid"),
         ("model=mult model.kernel_size=[3,x,3]", "'model.kernel_size[1]': got 'x'"),
-        ("embeddings.dim=0", "'embeddings.dim': got 0; allowed: an integer >= 1"),
+        ("embeddings=file embeddings.dim=0", "'embeddings.dim': got 0; allowed: an integer >= 1"),
+        ("embeddings.dim=300", "'embeddings.dim': got 300; allowed: 50"),  # glove6b50's size
         ("embeddings=file embeddings.format=csv", "'embeddings.format': got 'csv'"),
         ("logger=wandb logger.wandb.mode=sync", "'logger.wandb.mode': got 'sync'"),
         ("+trainer.lrr=1", "'trainer.lrr' is not a setting of trainer; did you mean 'trainer.lr'?"),

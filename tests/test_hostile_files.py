@@ -66,12 +66,11 @@ def vector_file(path: Path, tmp_path: Path, **overrides: object) -> WordVectors:
 
 
 @pytest.mark.parametrize("kind", NOT_A_FILE)
-def test_a_vector_path_that_is_not_a_regular_file_says_what_it_is(tmp_path, kind):
-    """Before it is opened (a FIFO would block the reader, /dev/zero never ends); all were
-    'no such file'."""
-    vectors = vector_file(not_a_file(kind, tmp_path / f"{kind}.txt"), tmp_path, format="text")
+def test_a_vector_path_that_is_not_a_regular_file_is_refused_with_the_config(tmp_path, kind):
+    """Refused when the config is built, before any data loads, saying what the path is (a
+    FIFO would block the reader, /dev/zero never ends); all were 'no such file'."""
     with pytest.raises(MemoError) as raised:
-        read_word_vectors(vectors, ["anger"])
+        vector_file(not_a_file(kind, tmp_path / f"{kind}.txt"), tmp_path, format="text")
     assert str(raised.value).startswith("config key 'embeddings.path': ")
     assert NOT_A_FILE[kind] in str(raised.value)
 

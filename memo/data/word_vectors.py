@@ -22,6 +22,7 @@ from memo.data.embeddings import WordVectors
 from memo.data.safe_pickle import safe_load
 from memo.data.validate import check_file
 from memo.errors import MemoError
+from memo.schema import Text
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +34,13 @@ VALUE_BYTES = 64  # ... and this many per value ("-1.2345678901234567e-123" is 2
 class VectorFile(WordVectors):
     """Vectors read from a file: the authors' pickled dict or a GloVe text file."""
 
-    path: str  # the vectors file
+    path: Text  # the vectors file
     format: Literal["auto", "pickle", "text"]  # auto: .txt files as text, anything else pickle
     capitalize: bool  # look up "Anger" instead of "anger" (the authors' --cap)
-    cache_dir: str  # words found in a text file are cached here
+    cache_dir: Text  # words found in a text file are cached here
+
+    def __post_init__(self) -> None:
+        check_file(Path(self.path).absolute(), "config key 'embeddings.path'")  # before data
 
     def lookup(self, words: list[str]) -> np.ndarray:
         table = read_word_vectors(self, words)

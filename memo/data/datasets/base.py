@@ -17,7 +17,7 @@ import numpy as np
 from memo.data.split import Corpus
 from memo.data.synthetic import SyntheticSettings
 from memo.errors import config_error
-from memo.schema import PositiveInt, Range
+from memo.schema import PositiveInt, Range, Text
 from memo.training.metrics import METRICS
 
 READ_BACK = "read them with: dataset={name} dataset.dir={out} dataset.source=files"
@@ -38,7 +38,7 @@ class Dataset(ABC):
 
     name: str  # names the dataset in logs, metrics.json and titles
     source: Literal["auto", "files", "synthetic"]  # real files, or the built-in corpus
-    dir: str  # folder holding the real files
+    dir: Text  # folder holding the real files
     emotions: list[str]  # label columns, in file order
     extra_emotions: list[str]  # pools of further emotions that zero-/few-shot regimes add
     emotion_index: list[str] | None  # order by which an integer regime.emotion names an emotion
