@@ -25,6 +25,7 @@ from memo.experiment import run_experiment
 from memo.models.base import EmotionModel
 from memo.models.factory import checkpoint_model
 from memo.training.checkpoints import load_checkpoint
+from memo.training.resume import refuse_early
 
 
 @dataclass(frozen=True)
@@ -77,15 +78,20 @@ def _new_run_dir(cfg: DictConfig) -> Path:
     return Path(cfg.paths.output_dir) / now.strftime("%Y-%m-%d") / now.strftime("%H-%M-%S-%f")
 
 
-def _save_hydra_files(cfg: DictConfig, overrides: list[str], run_dir: Path) -> None:
-    """`.hydra/config.yaml`, `overrides.yaml` and `hydra.yaml` as a CLI run records them; a
-    run directory that cannot be made is a MemoError (as the CLI's output-folder check)."""
-    folder = run_dir / ".hydra"
+def _make_run_dir(run_dir: Path) -> None:
+    """`run_dir`, made if missing; one that cannot be made is a MemoError (as the CLI's
+    output-folder check)."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         reason = error.strerror or type(error).__name__
         raise MemoError(f"run directory {run_dir} cannot be written: {reason}") from None
+
+
+def _save_hydra_files(cfg: DictConfig, overrides: list[str], run_dir: Path) -> None:
+    """`.hydra/config.yaml`, `overrides.yaml` and `hydra.yaml` as a CLI run records them."""
+    folder = run_dir / ".hydra"
+    folder.mkdir(exist_ok=True)
     OmegaConf.save(cfg, folder / "config.yaml")
     OmegaConf.save(OmegaConf.create(overrides), folder / "overrides.yaml")
     hydra = {"mode": "RUN", "overrides": {"task": overrides}, "job": {"num": 0},
@@ -107,6 +113,8 @@ def train(overrides: list[str] | tuple[str, ...] = (), run_dir: Path | str | Non
     cfg = compose_config(overrides)
     check_values(cfg)  # as the command line does before it makes the run folder
     run_dir = (_path(run_dir, "run_dir") if run_dir is not None else _new_run_dir(cfg)).resolve()
+    _make_run_dir(run_dir)
+    refuse_early(cfg, run_dir)  # before .hydra/ is rewritten: it labels the folder's results
     _save_hydra_files(cfg, overrides, run_dir)
     metrics = run_experiment(cfg, run_dir)
     checkpoint = cfg.ckpt if cfg.mode == "eval" else run_dir / "checkpoints" / "best.pt"

@@ -50,6 +50,16 @@ def test_api_runs_are_read_by_the_report(trained, capsys):
     assert "model.modalities=ta" in out and "damaged" not in out + err
 
 
+def test_a_refused_run_leaves_the_folders_record_alone(trained):
+    """Another config into a finished run's folder is refused before `.hydra/` is rewritten:
+    the folder's record must keep naming the settings that made its numbers."""
+    record = trained.run_dir / ".hydra" / "overrides.yaml"
+    before = record.read_bytes()
+    with pytest.raises(MemoError, match=r"other settings \(seed: 0 -> 3"):
+        memo.train([*TINY, "model=rnn_lf", "model.modalities=ta", "seed=3"], trained.run_dir)
+    assert record.read_bytes() == before
+
+
 def test_evaluate_reproduces_the_test_metrics(trained, tmp_path):
     best = trained.run_dir / "checkpoints" / "best.pt"
     evaluated = memo.evaluate(best, TINY, run_dir=tmp_path / "eval")
