@@ -4,6 +4,7 @@ finite numbers. Each is one MemoError naming the file and what is wrong with it.
 
 from __future__ import annotations
 
+import importlib
 import os
 import pickle
 import shutil
@@ -18,6 +19,7 @@ from omegaconf import OmegaConf
 from test_prepare import write_sequences
 
 from memo import CONFIG_DIR
+from memo.data import prepare_bench
 from memo.data.components import build_component
 from memo.data.csd import CsdReader
 from memo.data.embeddings import WordVectors
@@ -300,17 +302,20 @@ def test_prepare_compares_only_candidate_segment_word_pairs(tmp_path):
     )
 
 
-def test_a_file_where_a_folder_belongs_is_one_line(tmp_path):
+def test_a_file_where_a_folder_belongs_is_one_line(tmp_path, capsys):
     """prepare's and export's --out, prepare's --csd: tracebacks (FileExistsError, then
-    NotADirectoryError from the clean-up) or a '.csd cannot be read' before."""
+    NotADirectoryError from the clean-up) or a '.csd cannot be read' before; export's errors
+    exit 2, as every memo command line's (they exited 1)."""
     blocker = tmp_path / "file"
     blocker.write_text("")
     with pytest.raises(MemoError, match=f"^{blocker}: not a folder \\(expected the CMU-MOSEI"):
         prepare_mosei(blocker, tmp_path / "out")
     problems = {blocker: "it is a file, not a folder", blocker / "sub": "cannot make this folder"}
     for out, problem in problems.items():
-        with pytest.raises(SystemExit, match=f"^error: --out {out}: {problem}"):
+        with pytest.raises(SystemExit) as exited:
             export_main(["--dataset", "iemocap", "--out", str(out)])
+        assert exited.value.code == 2
+        assert capsys.readouterr().err.startswith(f"error: --out {out}: {problem}")
     with (
         pytest.raises(MemoError, match=f"^cannot write {blocker}/x.h5 into {blocker}: it is a "),
         atomic_h5(blocker / "x.h5"),
@@ -409,3 +414,34 @@ def test_a_deeply_nested_fingerprint_cache_entry_is_hashed_again(tmp_path):
     (entry,) = (tmp_path / "cache" / "fingerprints").glob("*.json")
     entry.write_text("[" * 100_000)
     assert fingerprint([data], tmp_path / "cache") == first
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["memo.data.export", "--out", ""],
+        ["memo.data.prepare", "mosei", "--csd", "csd", "--out", " "],
+        ["memo.report", ""],
+        ["memo.report", "sweep", "--out", ""],
+        ["memo.data.prepare_bench", "--dir", ""],
+    ],
+)
+def test_a_blank_path_is_refused_not_read_as_the_working_folder(command, capsys):
+    """An unset shell variable (`--out "$OUT"`) was the working folder: export wrote the corpus
+    into it, prepare_bench deleted it afterwards."""
+    module = importlib.import_module(
+        command[0] + ("" if command[0] != "memo.report" else ".__main__")
+    )
+    with pytest.raises(SystemExit) as exited:
+        module.main(command[1:])
+    assert exited.value.code == 2
+    assert "allowed: a path that is not blank" in capsys.readouterr().err
+
+
+def test_prepare_bench_removes_only_the_folder_it_made(tmp_path, monkeypatch, capsys):
+    """--dir was removed whole afterwards (with whatever it held before)."""
+    (tmp_path / "mine.txt").write_text("kept")
+    monkeypatch.setattr(prepare_bench, "run_prepare", lambda csd, out: (1.0, 0))
+    prepare_bench.main(["--scale", "0.002", "--dir", str(tmp_path)])
+    assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"]
+    assert "frames/s" in capsys.readouterr().out

@@ -369,3 +369,12 @@ def test_jobs_of_one_row_made_with_other_defaults_are_not_averaged(tmp_path, cap
     expected = f"the same overrides as {sweep.resolve() / '0'} but other settings (epochs: 12 -> 20"
     assert f"mismatched: job 1: {expected}" in err
     assert "| fear | synthetic | 1 |" in markdown and "| sad | synthetic | 2 |" in markdown
+
+
+def test_a_file_or_missing_folder_to_report_on_says_which(tmp_path, capsys):
+    """A file given as the sweep was reported as 'no such directory'."""
+    (tmp_path / "summary.md").write_text("a file")
+    for given, what in [("summary.md", "a file, not a directory"), ("gone", "no such directory")]:
+        code, stdout, err = report(capsys, str(tmp_path / given), "--no-plots")
+        assert (code, stdout) == (2, "")
+        assert err == f"error: {tmp_path / given}: {what} (expected a sweep or run directory)\n"

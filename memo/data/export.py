@@ -11,12 +11,14 @@ SDK's sequences, which `python -m memo.data.prepare mosei --csd DIR --out OUT` p
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
+from omegaconf.errors import OmegaConfBaseException
 
-from memo import CONFIG_DIR
+from memo.cli_args import path_argument
+from memo.composition import compose_config, composition_error
 from memo.data.components import build_component
 from memo.data.datasets.base import Dataset
 from memo.data.split import SPLITS
@@ -36,7 +38,9 @@ def main(argv: list[str] | None = None) -> None:
         "--dataset", help="a memo/conf/dataset option (default: the configured one)"
     )
     parser.add_argument("--format", default="release", help="a format of the dataset's component")
-    parser.add_argument("--out", required=True, type=Path, help="folder to write the files to")
+    parser.add_argument(
+        "--out", required=True, type=path_argument, help="folder to write the files to"
+    )
     parser.add_argument("--scale", type=float, help="corpus size (default: dataset.scale)")
     parser.add_argument("--seed", type=int, default=0, help="dataset.synthetic.seed")
     args = parser.parse_args(argv)
@@ -47,10 +51,9 @@ def main(argv: list[str] | None = None) -> None:
         overrides.append(f"dataset.scale={args.scale}")
     try:
         try:
-            with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
-                cfg = compose("config", overrides=overrides)
-        except HydraException as error:
-            raise MemoError(str(error).strip().splitlines()[0]) from None
+            cfg = compose_config(overrides)
+        except (HydraException, OmegaConfBaseException) as error:
+            raise MemoError(composition_error(error, overrides)) from None
         dataset = build_component(cfg.dataset, "dataset", Dataset)
         exports = dataset.exports()
         if args.format not in exports:
@@ -63,7 +66,8 @@ def main(argv: list[str] | None = None) -> None:
         export = exports[args.format]
         written = export.write(corpus, out)
     except MemoError as err:
-        raise SystemExit(f"error: {err}") from None
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
     sizes = ", ".join(f"{s} {len(corpus.splits[s])}" for s in SPLITS)
     print(f"wrote {len(written)} files ({sizes}) to {args.out}")
     print(export.then.format(name=dataset.name, out=args.out))

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from memo.cli_args import path_argument
 from memo.data.align import (
     EPSILON,
     average_frames,
@@ -300,8 +301,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     datasets = parser.add_subparsers(dest="dataset", required=True)
     mosei = datasets.add_parser("mosei", help="CMU-MOSEI from the SDK's .csd files")
-    mosei.add_argument("--csd", required=True, type=Path, help="folder with the CMU_MOSEI_*.csd")
-    mosei.add_argument("--out", required=True, type=Path, help="output folder (dataset.dir)")
+    mosei.add_argument(
+        "--csd", required=True, type=path_argument, help="folder with the CMU_MOSEI_*.csd"
+    )
+    mosei.add_argument(
+        "--out", required=True, type=path_argument, help="output folder (dataset.dir)"
+    )
     mosei.add_argument("--seq-len", type=int, default=20, help="words per sample (default 20)")
     mosei.add_argument("--visual", choices=sorted(VISUAL), default="facet", help="visual features")
     args = parser.parse_args(argv)

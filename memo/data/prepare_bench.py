@@ -1,14 +1,14 @@
 """Benchmark of `python -m memo.data.prepare mosei` on MOSEI-sized synthetic `.csd` files.
 
-    python -m memo.data.prepare_bench [--scale 0.1] [--dir /tmp/memo-prepare-bench]
+    python -m memo.data.prepare_bench [--scale 0.1] [--dir /tmp]
                                       [--dtype float64|float32] [--gzip] [--keep]
 
 At --scale 1 the files hold what the real release holds: about 3,300 videos (the standard
 folds' 3,227 plus some in no fold) of 20-120 s, about 65 hours in all, with 23k labelled
 segments, 450k words (300-d vectors), COVAREP frames (74-d, 100 Hz) and FACET 4.2 frames
-(35-d, 30 Hz). They are generated under --dir, then preparation runs in a child process and
-the benchmark reports its wall time, its peak resident memory and frames per second.
-The generated data is deleted afterwards unless --keep.
+(35-d, 30 Hz). They are generated in a new folder under --dir, then preparation runs in a
+child process and the benchmark reports its wall time, its peak resident memory and frames
+per second. That folder (and nothing else) is deleted afterwards unless --keep.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from memo.cli_args import path_argument
 from memo.data.csd import csd_writer
 from memo.data.mosei_csd import sequences, standard_folds
 
@@ -125,9 +126,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scale", type=float, default=0.1, help="fraction of MOSEI's size")
     parser.add_argument(
         "--dir",
-        type=Path,
-        default=Path(tempfile.gettempdir()) / "memo-prepare-bench",
-        help="where to generate the data (default: a folder in the temp folder)",
+        type=path_argument,
+        default=Path(tempfile.gettempdir()),
+        help="a folder in which a new folder for the data is made, and removed unless --keep "
+        "(default: the temp folder)",
     )
     parser.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     parser.add_argument("--gzip", action="store_true", help="gzip-compress the .csd datasets")
@@ -135,7 +137,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not 0 < args.scale <= 2:
         parser.error("--scale must be in (0, 2]")
-    csd, out = args.dir / "csd", args.dir / "cmu-mosei"
+    work = Path(tempfile.mkdtemp(prefix="memo-prepare-bench-", dir=args.dir))  # only it goes
+    csd, out = work / "csd", work / "cmu-mosei"
     try:
         started = time.perf_counter()
         totals = generate(csd, args.scale, np.dtype(args.dtype).type, args.gzip)
@@ -144,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
         seconds, peak = run_prepare(csd, out)
     finally:
         if not args.keep:
-            shutil.rmtree(args.dir, ignore_errors=True)
+            shutil.rmtree(work, ignore_errors=True)
     frames = totals["audio"] + totals["vision"]
     result = {
         "scale": args.scale,
@@ -165,6 +168,8 @@ def main(argv: list[str] | None = None) -> None:
         f"{frames / seconds:,.0f} frames/s"
     )
     print(json.dumps(result))
+    if args.keep:
+        print(f"files kept in {work}")
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
+from memo.cli_args import path_argument
 from memo.errors import MemoError
 from memo.report import FORMATS, render, summarize, write_report
 
@@ -17,9 +17,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Summarise sweeps from their run directories (also incomplete or damaged "
         "ones): summary.md, summary.csv, summary.tex, manifest.csv and plot_<metric>.png.",
     )
-    parser.add_argument("dirs", nargs="+", type=Path, help="sweep or run directories")
+    parser.add_argument("dirs", nargs="+", type=path_argument, help="sweep or run directories")
     parser.add_argument(
-        "--out", type=Path, help="where to write (default: the directory, when only one is given)"
+        "--out",
+        type=path_argument,
+        help="where to write (default: the directory, when only one is given)",
     )
     parser.add_argument(
         "--format",

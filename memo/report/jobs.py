@@ -149,7 +149,8 @@ def collect(roots: Sequence[Path | str]) -> list[Job]:
     runs: set[Path] = set()
     for root in map(Path, roots):
         if not root.is_dir():
-            raise MemoError(f"{root}: no such directory")
+            what = "a file, not a directory" if root.exists() else "no such directory"
+            raise MemoError(f"{root}: {what} (expected a sweep or run directory)")
         root = root.resolve()
         sweeps.update(p.parent for p in root.rglob(SWEEP_FILE))
         runs.update(p.parent for p in root.rglob(".hydra") if p.is_dir())
