@@ -26,6 +26,7 @@ from memo.data.components import build_component, check_component
 from memo.data.datasets.base import Dataset
 from memo.data.embeddings import WordVectors
 from memo.data.regimes import Regime, check_target
+from memo.data.validate import NO_SUCH_FILE, file_problem
 from memo.errors import MemoError, config_error
 from memo.models.base import EmotionModel
 from memo.models.factory import DATA_BOUND
@@ -194,9 +195,9 @@ def _check_ckpt(mode: str, ckpt: str | None) -> None:
         raise config_error("ckpt", ckpt, "null with mode=train (add mode=eval to evaluate it)")
     if mode == "eval" and ckpt is None:
         raise config_error("ckpt", ckpt, "a checkpoint path (required with mode=eval)")
-    if mode == "eval" and not Path(ckpt).is_file():
-        found = "is a directory" if Path(ckpt).is_dir() else f"does not exist in {Path.cwd()}"
-        raise config_error("ckpt", ckpt, f"a checkpoint file (this path {found})")
+    if mode == "eval" and (problem := file_problem(Path(ckpt))):
+        where = f" in {Path.cwd()}" if problem == NO_SUCH_FILE else ""
+        raise config_error("ckpt", ckpt, f"a checkpoint file (this path: {problem}{where})")
 
 
 def _check_optimization(trainer: DictConfig) -> None:

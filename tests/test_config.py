@@ -77,7 +77,7 @@ def test_optimizer_and_scheduler_are_instantiated_from_config():
         ("mode=predict", "'mode': got 'predict'; allowed: train | eval"),
         ("mode=eval", "'ckpt'"),
         ("ckpt=best.pt", "'ckpt': got 'best.pt'; allowed: null with mode=train (add mode=eval"),
-        ("mode=eval ckpt=/", "'ckpt': got '/'; allowed: a checkpoint file (this path is a dir"),
+        ("mode=eval ckpt=/", "'ckpt': got '/'; allowed: a checkpoint file (this path: a direc"),
         ("mode=eval ckpt=no/such.pt", "'ckpt': got 'no/such.pt'; allowed: a checkpoint file (th"),
         ("paths.output_dir=", "'paths.output_dir': got ''; allowed: a string that is not blank"),
         ("paths.cache_dir=''", "'paths.cache_dir': got ''; allowed: a string that is not blank"),

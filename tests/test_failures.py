@@ -80,8 +80,10 @@ def test_corrupt_and_foreign_checkpoints_are_refused(tmp_path):
     torch.save({"weights": torch.ones(1)}, path)
     with pytest.raises(MemoError, match="not a memo checkpoint"):
         load_checkpoint(path)
-    with pytest.raises(MemoError, match="does not exist"):
+    with pytest.raises(MemoError, match="missing.pt: no such file$"):
         load_checkpoint(tmp_path / "missing.pt")
+    with pytest.raises(MemoError, match=f"checkpoint {tmp_path}: a directory, not a file$"):
+        load_checkpoint(tmp_path)
 
 
 def test_checkpoints_are_loaded_as_data_not_code(tmp_path):

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from memo.data.safe_pickle import leaves, scan_pickle
+from memo.data.validate import file_problem
 from memo.errors import MemoError
 from memo.io import atomic_write
 
@@ -38,8 +39,9 @@ def load_checkpoint(path: Path | str) -> dict[str, Any]:
     """Load a checkpoint with `weights_only=True`, within the bounds above; a missing, corrupt
     or refused file is a MemoError."""
     path = Path(path)
-    if not path.is_file():
-        raise MemoError(f"checkpoint {path} does not exist")
+    problem = file_problem(path)
+    if problem:
+        raise MemoError(f"checkpoint {path}: {problem}")
     try:
         check_archive(path)
         state = torch.load(path, map_location="cpu", weights_only=True)
