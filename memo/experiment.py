@@ -120,6 +120,12 @@ def _run(
     (run_dir / RESUMED_FILE).unlink(missing_ok=True)  # this folder holds a run again
     seed_everything(int(cfg.seed))
     device = resolve_device(str(cfg.trainer.device))
+    # Checkpoints are read before the data, so that a bad file or other settings fail fast.
+    checkpoint = load_checkpoint(cfg.ckpt) if cfg.mode == "eval" else None
+    resume = None
+    if cfg.mode == "train" and cfg.resume is not False and (run_dir / LAST).is_file():
+        resume = load_checkpoint(run_dir / LAST)
+        require_same_config(resume.get("config"), effective, f"checkpoint {run_dir / LAST}")
     dataset = parts.dataset
     corpus = load_corpus(dataset, cfg.paths.cache_dir)
     data_files = (
@@ -146,9 +152,8 @@ def _run(
         "emotion_dim": emotion_dim,
         "data": _data_identity(corpus.source, data_files, vectors.sha256),
     }
-    trained, resume = data.seen, None
-    if cfg.mode == "eval":
-        checkpoint = load_checkpoint(cfg.ckpt)
+    trained = data.seen
+    if checkpoint is not None:
         check_compatible(checkpoint, meta, Path(cfg.ckpt), keys=("dataset", "dims", "emotion_dim"))
         trained = tuple(checkpoint["emotions"])
         model, meta["model_config"] = checkpoint_model(
@@ -170,9 +175,7 @@ def _run(
         check_model_overrides(cfg, meta["model_config"], run_dir, Path(cfg.ckpt))
         meta["trained"] = trained_by(checkpoint, Path(cfg.ckpt), Path(cfg.paths.cache_dir))
     else:
-        if cfg.resume is not False and (run_dir / LAST).is_file():
-            resume = load_checkpoint(run_dir / LAST)
-            require_same_config(resume.get("config"), effective, f"checkpoint {run_dir / LAST}")
+        if resume is not None:
             check_compatible(resume, meta, run_dir / LAST)
         model = build_model(cfg.model, dims, len(trained), emotion_dim)
     parameters = sum(p.numel() for p in model.parameters())

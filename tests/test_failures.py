@@ -157,3 +157,14 @@ def test_an_emotion_with_no_positives_gives_nan_and_a_warning_not_a_crash(tmp_pa
     missing = [k for k, v in metrics["test"].items() if v is None]
     assert missing, "expected at least one emotion without positives at this tiny scale"
     assert "n/a" in capsys.readouterr().out
+
+
+def test_a_bad_checkpoint_fails_before_the_data_loads(tmp_path, monkeypatch):
+    """mode=eval read its checkpoint only after the corpus (minutes for the real files)."""
+    import memo.experiment
+
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint at all")
+    monkeypatch.setattr(memo.experiment, "load_corpus", lambda *_: pytest.fail("data first"))
+    with pytest.raises(MemoError, match="corrupt or not a memo checkpoint"):
+        run_in_process(tmp_path, ["mode=eval", f"ckpt={junk}"], tmp_path / "e")

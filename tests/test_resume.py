@@ -126,7 +126,9 @@ def test_resuming_with_another_model_says_what_differs(tmp_path):
 
 @pytest.mark.slow
 def test_ctrl_c_outside_training_is_a_clean_message(tmp_path):
-    process = start(tmp_path, tmp_path / "run", "trainer.epochs=1")
+    # Enough epochs that the run cannot end before the signal lands on a loaded machine
+    # (with one epoch it sometimes finished first, exit 0).
+    process = start(tmp_path, tmp_path / "run", "trainer.epochs=100")
     assert "data:" in process.stderr.readline()  # past start-up imports, in the run itself
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)

@@ -224,8 +224,8 @@ def test_iemocap_and_word_vector_loaders_refuse_hostile_pickles(tmp_path):
     with pytest.raises(MemoError, match="iemocap_data.pkl: refused before loading: nesting"):
         load_files_corpus(dataset_config("iemocap", folder), tmp_path / "cache")
     vectors = tmp_path / "glove.emotions.840B.300d.pt"
-    cfg = word_vector_config(vectors, tmp_path)
     vectors.write_bytes(shared_doubling())
+    cfg = word_vector_config(vectors, tmp_path)  # the file must exist when the config is built
     with pytest.raises(MemoError, match="glove.emotions.840B.300d.pt: refused before loading"):
         read_word_vectors(cfg, ["anger"])
     # Small enough to pass the scan, but each vector element is a list: its size is checked
