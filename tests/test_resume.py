@@ -131,7 +131,11 @@ def test_ctrl_c_outside_training_is_a_clean_message(tmp_path):
     process = start(tmp_path, tmp_path / "run", "trainer.epochs=100")
     assert "data:" in process.stderr.readline()  # past start-up imports, in the run itself
     process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
+    try:
+        _, stderr = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:  # say where the run was, not only that it went on
+        process.kill()
+        pytest.fail(f"the run did not stop on SIGINT:\n{process.communicate()[1][-3000:]}")
     assert process.returncode in (2, 130)  # 130 before/after training, 2 stopped in it
     assert "resume=true" in stderr and "Traceback" not in stderr
 
