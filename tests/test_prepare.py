@@ -351,10 +351,12 @@ def test_export_writes_csd_for_mosei_only(tmp_path, monkeypatch, capsys):
         name for name, _ in sequences().values()
     )
     assert "python -m memo.data.prepare mosei --csd csd" in capsys.readouterr().out
-    with pytest.raises(
-        SystemExit, match="error: --format csd: dataset iemocap is written as release"
-    ):
+    with pytest.raises(SystemExit) as exited:
         export_main(["--format", "csd", "--dataset", "iemocap", "--out", "csd"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == (
+        "error: --format csd: dataset iemocap is written as release\n"
+    )
 
 
 def test_cli_errors_are_one_line_with_exit_status_2(tmp_path, capsys):
