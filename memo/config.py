@@ -160,7 +160,6 @@ def validate(cfg: DictConfig) -> Components:
         regime=build_component(cfg.regime, "regime", Regime),
         embeddings=build_component(cfg.embeddings, "embeddings", WordVectors),
     )
-    check_target(components.regime, components.dataset)
     _check_optimization(cfg.trainer)
     return components
 
@@ -183,6 +182,10 @@ def check_values(cfg: DictConfig) -> dict[str, Any]:
     _check_ckpt(values["mode"], values["ckpt"])
     for key, kind in (("dataset", Dataset), ("regime", Regime), ("embeddings", WordVectors)):
         check_component(values[key], key, kind)
+    # The zero-/few-shot target, from the dataset and regime dataclasses (no data): a sweep
+    # checks it for every job before the first one starts.
+    check_target(build_component(cfg.regime, "regime", Regime),
+                 build_component(cfg.dataset, "dataset", Dataset))  # fmt: skip
     model = check_component(values["model"], "model", EmotionModel, bound=DATA_BOUND)
     model.check_settings(values["model"])
     return values

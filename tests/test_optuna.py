@@ -91,8 +91,8 @@ def test_a_killed_search_resumes_and_writes_the_best_config(tmp_path):
 @pytest.mark.slow
 def test_failed_trials_do_not_stop_the_search(tmp_path):
     sweep = tmp_path / "sweep"
-    # Every trial asks for an emotion MOSEI does not have: a MemoError in each job.
-    failing = search(sweep, 2, "regime=zsl", "regime.emotion=choice(joyful)")
+    # Every trial asks for real files that are not there: a MemoError in each job.
+    failing = search(sweep, 2, "dataset.source=files")
     result = run_cli(failing, tmp_path, check=False)
     assert [t.state for t in trials(sweep)] == [TrialState.FAIL, TrialState.FAIL]
     assert "no trial completed: no best config to write" in result.stderr

@@ -230,6 +230,10 @@ def test_composition_errors_are_one_line(cli_in_process, args: list[str], line: 
         (["-m", "seed=0,abc"], "error: sweep job 1 (seed=abc): config key 'seed': got 'abc'; "),
         (["-m", "trainer.lrr=1,2"], "sweep job 0 (trainer.lrr=1): config key 'trainer.lrr' is"),
         (
+            ["-m", "regime=zsl", "regime.emotion=fear,joyful"],
+            "sweep job 1 (regime=zsl regime.emotion=joyful): config key 'regime.emotion': got",
+        ),  # job 0 trained first, job 1 failed when its turn came
+        (
             ["-m", "hydra/launcher=parallel", "hydra.launcher.n_jobs=0", "seed=0,1"],
             "error: config key 'hydra.launcher.n_jobs': got 0; allowed: an integer >= 1, or -1",
         ),  # joblib's ValueError traceback before

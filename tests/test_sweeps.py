@@ -108,9 +108,11 @@ def test_sweep_runs_every_job_and_summarises_over_seeds(tmp_path):
 
 @pytest.fixture(scope="module")
 def failing_sweep(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
-    """A sweep whose job 1 asks for an emotion MOSEI does not have."""
+    """A sweep whose job 1 asks for real files that are not there (a failure only the job can
+    find: a bad value is refused for the whole sweep before any job starts)."""
     tmp_path = tmp_path_factory.mktemp("failing")
-    result = run_cli([*TINY, "regime.emotion=fear,joyful", MULTIRUN], tmp_path, check=False)
+    jobs = ["regime.emotion=fear", "dataset.source=auto,files"]
+    result = run_cli([*TINY, *jobs, MULTIRUN], tmp_path, check=False)
     return result, sweep_dir(tmp_path)
 
 
@@ -119,25 +121,25 @@ def test_a_failing_job_is_recorded_and_fails_the_sweep_at_the_end(failing_sweep)
     result, sweep = failing_sweep
     assert result.returncode != 0
     assert "1 of 2 sweep jobs failed" in result.stderr
-    assert "job 1 (regime.emotion=joyful): config key 'regime.emotion'" in result.stderr
+    assert "job 1 (dataset.source=files): dataset.source=files: 12 of the 12" in result.stderr
 
     failed = status(sweep / "1")
-    assert failed["status"] == "failed" and "joyful" in failed["error"]
+    assert failed["status"] == "failed" and "files are missing" in failed["error"]
     assert "Traceback" in failed["traceback"] and "MemoError" in failed["traceback"]
     assert not (sweep / "1" / "metrics.json").exists()
     assert status(sweep / "0")["status"] == "completed"
     assert read_metrics(sweep / "0")["target_emotion"] == "fear"
 
-    rows = {row["regime.emotion"]: row for row in read_csv(sweep / "summary.csv")}
-    assert (rows["fear"]["n"], rows["fear"]["failed"]) == ("1", "0")
-    assert (rows["joyful"]["n"], rows["joyful"]["failed"], rows["joyful"]["wa/avg mean"]) == (
+    rows = {row["dataset.source"]: row for row in read_csv(sweep / "summary.csv")}
+    assert (rows["auto"]["n"], rows["auto"]["failed"]) == ("1", "0")
+    assert (rows["files"]["n"], rows["files"]["failed"], rows["files"]["wa/avg mean"]) == (
         "0",
         "1",
         "",
     )
     markdown = (sweep / "summary.md").read_text()
     assert "2 jobs: 1 completed, 1 failed." in markdown
-    assert "- job 1 (`regime.emotion=joyful`): failed: config key" in markdown
+    assert "- job 1 (`dataset.source=files`): failed: dataset.source=files: 12 of" in markdown
     assert "`1/status.json`" in markdown
 
 
@@ -163,8 +165,8 @@ def test_report_recreates_the_summary_from_the_run_directories(failing_sweep, tm
     result = report(capsys, str(copy), "--no-plots")
     assert result.returncode == 0, result.stderr
     assert "incomplete: 2 of 2 jobs have no results" in result.stderr
-    assert "- job 0 (`regime.emotion=fear`): incomplete: no metrics.json" in result.stdout
-    assert "- job 1 (`regime.emotion=joyful`): not started" in result.stdout
+    assert "- job 0 (`dataset.source=auto`): incomplete: no metrics.json" in result.stdout
+    assert "- job 1 (`dataset.source=files`): not started" in result.stdout
     assert [row["status"] for row in read_csv(copy / "manifest.csv")] == [
         "incomplete",
         "not started",
