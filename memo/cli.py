@@ -93,8 +93,9 @@ def run() -> None:
         _owned.append(True)
     try:
         main()
-    except KeyboardInterrupt:  # Ctrl-C outside training (there it stops after the batch)
-        print(f"error: interrupted; {RESUME_HINT}", file=sys.stderr)
+    except KeyboardInterrupt as error:  # Ctrl-C outside training (there it stops after the
+        # batch); a sweep's job says how to finish the sweep instead
+        print(f"error: interrupted; {error or RESUME_HINT}", file=sys.stderr)
         sys.exit(130)
     except (HydraException, OmegaConfBaseException, ValueError) as error:
         if not _owns_full_error():  # raised by the run, not by Hydra's start-up (ValueError:

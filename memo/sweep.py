@@ -94,9 +94,13 @@ def run_sweep_job(task: Task, cfg: DictConfig, run_dir: Path) -> bool:
     except (KeyboardInterrupt, Interrupted) as error:  # Ctrl-C or SIGTERM: for the whole sweep
         stop = {"status": "interrupted", **({"error": str(error)} if str(error) else {})}
         write_json(run_dir / STATUS_FILE, {**record, **stop, "ended": _now()})
-        if isinstance(error, KeyboardInterrupt):
-            raise
-        raise KeyboardInterrupt(str(error)) from error  # not one job's failure: stop the sweep
+        # Not one job's failure: stop the sweep, saying how to finish it (the same command
+        # alone would start a new sweep folder).
+        sweep = Path(hydra.sweep.dir).resolve()
+        raise KeyboardInterrupt(
+            f"run the same command with hydra.sweep.dir={sweep} to finish the sweep (finished "
+            "jobs are skipped, interrupted ones resume)"
+        ) from error
     except Exception as error:
         expected = isinstance(error, MemoError)  # its message says it all: no stack on screen
         message = str(error) if expected else f"{type(error).__name__}: {error}"

@@ -262,7 +262,7 @@ def test_a_sweep_rerun_with_other_settings_is_refused_before_any_job(tmp_path, c
 def test_a_signal_in_a_sweep_job_is_recorded_as_interrupted_and_stops_the_sweep(tmp_path):
     """Ctrl-C or SIGTERM during training stops the job after its batch (`Interrupted`): the
     job is `interrupted`, not `failed`, and the sweep stops instead of starting the next job."""
-    cfg = compose_config(TINY[:3], hydra=True)
+    cfg = compose_config([*TINY[:3], f"hydra.sweep.dir={tmp_path}"], hydra=True)
     cfg.hydra.job.num = 0
 
     def stopped(job_cfg, job_dir):
@@ -270,9 +270,13 @@ def test_a_signal_in_a_sweep_job_is_recorded_as_interrupted_and_stops_the_sweep(
 
     HydraConfig.instance().set_config(cfg)
     try:
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(KeyboardInterrupt) as raised:
             run_sweep_job(stopped, cfg, tmp_path)
     finally:
         HydraConfig.instance().cfg = None
     assert status(tmp_path)["status"] == "interrupted"
     assert status(tmp_path)["error"].startswith("stopped by SIGTERM during epoch 2")
+    assert str(raised.value) == (  # what the command line prints after `error: interrupted; `
+        f"run the same command with hydra.sweep.dir={tmp_path} to finish the sweep (finished jobs "
+        "are skipped, interrupted ones resume)"
+    )
