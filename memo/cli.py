@@ -95,7 +95,7 @@ def run() -> None:
         main()
     except KeyboardInterrupt as error:  # Ctrl-C outside training (there it stops after the
         # batch); a sweep's job says how to finish the sweep instead
-        print(f"error: interrupted; {error or RESUME_HINT}", file=sys.stderr)
+        print(f"error: interrupted; {str(error) or RESUME_HINT}", file=sys.stderr)
         sys.exit(130)
     except (HydraException, OmegaConfBaseException, ValueError) as error:
         if not _owns_full_error():  # raised by the run, not by Hydra's start-up (ValueError:

@@ -59,8 +59,10 @@ def test_a_killed_search_resumes_and_writes_the_best_config(tmp_path):
     kill_after_two_trials(sweep, tmp_path)
     before = trials(sweep)
     finished = [t for t in before if t.state == TrialState.COMPLETE]
-    running = [t for t in before if t.state == TrialState.RUNNING]
-    assert len(finished) >= 2 and len(finished) + len(running) == len(before)
+    running = [t for t in before if t.state == TrialState.RUNNING and len(t.params) == 2]
+    # Killed between asking for a trial and drawing its parameters: failed and replaced.
+    broken = [t.number for t in before if t.state == TrialState.RUNNING and len(t.params) < 2]
+    assert len(finished) >= 2 and len(finished) + len(running) + len(broken) == len(before)
 
     resumed = run_cli(search(sweep, 4), tmp_path)
     new = 4 - len(finished) - len(running)
@@ -70,8 +72,10 @@ def test_a_killed_search_resumes_and_writes_the_best_config(tmp_path):
     # 4 completed trials, numbered as their jobs; a trial left running by the kill ran again
     # with its own parameters; each value is its job's best validation wa/avg.
     after = trials(sweep)
-    assert [(t.number, t.state) for t in after] == [(n, TrialState.COMPLETE) for n in range(4)]
+    states = [TrialState.FAIL if n in broken else TrialState.COMPLETE for n in range(len(after))]
+    assert [(t.number, t.state) for t in after] == list(enumerate(states))
     assert [t.params for t in after[: len(before)]] == [t.params for t in before]
+    after = [t for t in after if t.number not in broken]
     assert len({tuple(t.params.values()) for t in after}) == 4  # the resumed search drew anew
     for trial in after:
         assert set(trial.params) == {"trainer.lr", "model.dropout"}
@@ -82,10 +86,28 @@ def test_a_killed_search_resumes_and_writes_the_best_config(tmp_path):
     results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     assert results["best_value"] == best.value and results["best_trial"] == best.number
     assert results["best_params"] == best.params
-    assert results["trials"] == {"complete": 4}
+    assert results["trials"] == {"complete": 4, **({"fail": len(broken)} if broken else {})}
     assert f"model.dropout={best.params['model.dropout']}" in results["best_overrides"]
     assert "trainer.batch_size=64" in results["best_overrides"]
     assert "4 jobs: 4 completed." in (sweep / "summary.md").read_text()
+
+
+@pytest.mark.slow
+def test_a_trial_killed_before_its_parameters_were_drawn_is_replaced(tmp_path):
+    """Run again, it ran with the defaults and its value went to a trial with no parameters
+    (a kill between Optuna's ask and its suggestions)."""
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    storage = f"sqlite:///{sweep}/optuna.db"
+    optuna.create_study(storage=storage, study_name="memo", direction="maximize").ask()
+    result = run_cli(search(sweep, 1), tmp_path)
+    assert "trial 0 was stopped before its parameters were drawn" in result.stderr
+    assert [(t.number, t.state) for t in trials(sweep)] == [
+        (0, TrialState.FAIL),
+        (1, TrialState.COMPLETE),
+    ]
+    assert set(trials(sweep)[1].params) == {"trainer.lr", "model.dropout"}
+    assert not (sweep / "0").exists()
 
 
 @pytest.mark.slow

@@ -181,10 +181,18 @@ def search(sweeper: OptunaSweeper, arguments: list[str]) -> list[JobReturn]:
         if trials:  # resumed: a sampler seeded as before would draw the first run's trials again
             sweeper.sampler.reseed_rng()
         stale = [t for t in trials if t.state == TrialState.RUNNING]
-        to_ask = sweeper.n_trials - len(stale) - sum(t.state.is_finished() for t in trials)
+        for trial in [t for t in stale if set(t.params) != set(space)]:
+            # Killed between asking for the trial and drawing all its parameters: its job never
+            # ran, and running it now would report the defaults' value under partial parameters.
+            study.tell(trial.number, state=TrialState.FAIL)
+            log.warning("trial %d was stopped before its parameters were drawn: failed, and "
+                        "a new trial takes its place", trial.number)  # fmt: skip
+            stale.remove(trial)
+        ran = sum(t.state.is_finished() and set(t.params) == set(space) for t in trials)
+        to_ask = sweeper.n_trials - len(stale) - ran
         log.info(
             "study %s in %s: %d trials finished, %d to run again, %d new to run",
-            STUDY, storage, len(trials) - len(stale), len(stale), max(to_ask, 0),
+            STUDY, storage, ran, len(stale), max(to_ask, 0),
         )  # fmt: skip
         for trial in stale:  # stopped mid-run: run again in its job folder
             results += run_trials(study, sweeper.launcher, [(trial.number, trial.params)], fixed)
