@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-from hydra._internal.utils import get_args_parser
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from hydra.types import RunMode
@@ -79,10 +78,32 @@ def _owns_full_error() -> bool:
     return bool(_owned) and os.environ.get(FULL_ERROR) == "1"
 
 
+# Hydra's command-line options that take a value, and the topics `--info` may take.
+VALUE_OPTIONS = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name",
+                 "-cn", "--config-dir", "-cd", "--experimental-rerun"}  # fmt: skip
+INFO_TOPICS = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
+
+
+def command_line_overrides(argv: list[str]) -> list[str]:
+    """The overrides among `argv`, Hydra's options and their values left out (Hydra's own
+    parser lives in its private modules)."""
+    overrides: list[str] = []
+    skip = False
+    for i, arg in enumerate(argv):
+        following = argv[i + 1] if i + 1 < len(argv) else None
+        if skip:
+            skip = False
+        elif arg.startswith("-"):
+            skip = arg in VALUE_OPTIONS or (arg in ("--info", "-i") and following in INFO_TOPICS)
+        else:
+            overrides.append(arg)
+    return overrides
+
+
 def run() -> None:
     """The `memo` console script and `python run.py`: Hydra's command line, with a bad key,
     value or option, and Ctrl-C outside training, each ending in one line."""
-    overrides = get_args_parser().parse_known_args()[0].overrides  # as Hydra parses them
+    overrides = command_line_overrides(sys.argv[1:])
     try:
         check_overrides(overrides)
     except MemoError as error:

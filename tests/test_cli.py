@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 import re
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import TINY, read_metrics, run_cli, run_in_process, single_run_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from memo import cli
+from memo.cli import command_line_overrides
 from memo.errors import MemoError
 
 MOSEI = ("anger", "disgust", "fear", "happy", "sad", "surprise")
@@ -140,3 +142,31 @@ def test_composition_errors_end_the_cli_in_one_line(tmp_path, monkeypatch, capsy
     assert stop.value.code == 2
     stderr = capsys.readouterr().err
     assert stderr.startswith("error: " + message) and stderr.count("\n") == 1, stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-m", "seed=0,1", "model=eea"],
+        ["--cfg", "job", "seed=1"],
+        ["--cfg=job", "seed=1"],
+        ["seed=1", "--info", "config"],
+        ["--info", "-m", "a=1"],
+        ["-cn", "config", "+x=1", "~y"],
+        ["-c", "hydra", "--resolve", "--package", "trainer", "trainer.lr=1"],
+        ["seed=-1", "--experimental-rerun", "f.pkl"],
+        [],
+    ],
+)
+def test_the_overrides_are_read_as_hydra_reads_them(argv):
+    """memo reads the overrides without Hydra's private parser; this keeps the two in step."""
+    from hydra._internal.utils import get_args_parser
+
+    assert command_line_overrides(argv) == get_args_parser().parse_known_args(argv)[0].overrides
+
+
+def test_memo_imports_nothing_private_of_hydra():
+    """hydra._internal may change in any release; memo's code must not depend on it."""
+    sources = (Path(__file__).parents[1] / "memo").rglob("*.py")
+    private = re.compile(r"^\s*(from|import) hydra\._internal", re.M)
+    assert [p.name for p in sources if private.search(p.read_text())] == []
