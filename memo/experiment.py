@@ -26,8 +26,8 @@ from memo.io import remove_temp_files, write_json
 from memo.loggers import build_loggers
 from memo.models.base import EmotionModel
 from memo.models.factory import build_model, checkpoint_model, model_name
-from memo.report.records import RESUMED_FILE
 from memo.run_config import (
+    RESUMED_FILE,
     effective_config,
     flat_config,
     is_run_only,

@@ -13,6 +13,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from memo.errors import MemoError
 
+# Written into the folder of a resume=true command whose run continued in an earlier folder:
+# that folder holds no run of its own, and reports skip it.
+RESUMED_FILE = "resumed.json"
+
 # Keys that cannot change results, so they may differ between a run and its resume:
 #   paths.*           where data, caches and outputs live (the data itself is checked through
 #                     the checkpoint's feature sizes and the data source recorded with it)

@@ -170,3 +170,12 @@ def test_memo_imports_nothing_private_of_hydra():
     sources = (Path(__file__).parents[1] / "memo").rglob("*.py")
     private = re.compile(r"^\s*(from|import) hydra\._internal", re.M)
     assert [p.name for p in sources if private.search(p.read_text())] == []
+
+
+def test_a_run_imports_nothing_of_the_report_package():
+    """The report (tables, plots) is for sweeps and `python -m memo.report`; a single run's
+    modules must not import it (start-up cost, and one direction of dependency)."""
+    memo_dir = Path(__file__).parents[1] / "memo"
+    run_modules = [memo_dir / "experiment.py", memo_dir / "cli.py", *memo_dir.glob("training/*.py")]
+    report = re.compile(r"^\s*(from|import) memo\.report", re.M)
+    assert [p.name for p in run_modules if report.search(p.read_text())] == []

@@ -15,14 +15,13 @@ from omegaconf.errors import OmegaConfBaseException
 from memo.errors import MemoError
 from memo.report.records import (
     HYDRA_FILE,
-    RESUMED_FILE,
     Damaged,
     Result,
     parse,
     read_identity,
     read_outcome,
 )
-from memo.run_config import is_run_only, split_override
+from memo.run_config import RESUMED_FILE, is_run_only, split_override
 
 SWEEP_FILE = "multirun.yaml"  # written by Hydra into every sweep directory
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"

@@ -15,11 +15,16 @@ import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from memo.run_config import config_differences, effective_config, flatten, is_run_only, shown
+from memo.run_config import (
+    config_differences,
+    effective_config,
+    flatten,
+    is_run_only,
+    shown,
+)
 
 METRICS_FILE = "metrics.json"
 STATUS_FILE = "status.json"  # written by memo.sweep for every sweep job
-RESUMED_FILE = "resumed.json"  # a resume=true command's own folder: the run is elsewhere
 HYDRA_FILE = ".hydra/hydra.yaml"  # written by Hydra into every run directory
 CONFIG_FILE = ".hydra/config.yaml"  # the composed config, written by Hydra at every start
 REQUIRED = object()  # `lookup` default: the key must be present
