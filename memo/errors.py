@@ -1,5 +1,9 @@
 """The one exception type memo raises for bad input: its message is shown to the user as is."""
 
+from __future__ import annotations
+
+import re
+
 
 class MemoError(Exception):
     """A user-facing error: bad config value, bad data file, bad checkpoint.
@@ -12,3 +16,18 @@ class MemoError(Exception):
 def config_error(key: str, value: object, allowed: str) -> MemoError:
     """An error for config key `key` holding `value`; `allowed` describes the valid values."""
     return MemoError(f"config key '{key}': got {value!r}; allowed: {allowed}")
+
+
+def out_of_memory(error: BaseException) -> MemoError | None:
+    """A one-line MemoError for a failed memory allocation (numpy's MemoryError, torch's CPU
+    allocator or CUDA out of memory), None for any other error: settings that ask for more
+    memory than there is are bad input, not a crash."""
+    text = str(error).strip()
+    torch_oom = type(error).__name__ == "OutOfMemoryError" or "can't allocate memory" in text
+    if not (isinstance(error, MemoryError) or (isinstance(error, RuntimeError) and torch_oom)):
+        return None
+    first = re.sub(r"^\[enforce fail at [^\]]*\]\s*(err == 0\.\s*)?", "", text.splitlines()[0])
+    return MemoError(
+        f"out of memory: {first}. The settings ask for more memory than this machine has: "
+        "check sizes such as model.hidden_*, dataset.seq_len, dataset.scale, trainer.batch_size"
+    )

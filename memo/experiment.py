@@ -21,7 +21,7 @@ from memo.data.fingerprint import fingerprint
 from memo.data.regimes import RegimeData, apply_regime
 from memo.data.sources import load_corpus
 from memo.data.split import Corpus
-from memo.errors import MemoError
+from memo.errors import MemoError, out_of_memory
 from memo.io import remove_temp_files, write_json
 from memo.loggers import build_loggers
 from memo.models.base import EmotionModel
@@ -88,8 +88,20 @@ def run_experiment(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
 
     The run directory is locked for the run's life. One that already holds a finished run of
     the same effective config is not run again; one that holds a `last.pt` of the same config
-    continues from it (see `resume` in config.yaml); any other config is refused.
+    continues from it (see `resume` in config.yaml); any other config is refused. A failed
+    memory allocation is a MemoError naming the settings that size memory.
     """
+    try:
+        return _run_locked(cfg, run_dir)
+    except (MemoryError, RuntimeError) as error:
+        memory = out_of_memory(error)
+        if memory is None:
+            raise
+        raise memory from None
+
+
+def _run_locked(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+    """`run_experiment` itself."""
     started = time.perf_counter()
     components = validate(cfg)
     effective = effective_config(cfg)

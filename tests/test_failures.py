@@ -15,7 +15,7 @@ from omegaconf import OmegaConf
 from memo.callbacks import OutputDirCheck
 from memo.data.regimes import Full, ZeroShot, apply_regime
 from memo.data.split import Corpus, Split
-from memo.errors import MemoError
+from memo.errors import MemoError, out_of_memory
 from memo.models.base import EmotionModel
 from memo.training.checkpoints import load_checkpoint, save_checkpoint
 from memo.training.tensorboard import TensorBoardLogger
@@ -168,3 +168,16 @@ def test_a_bad_checkpoint_fails_before_the_data_loads(tmp_path, monkeypatch):
     monkeypatch.setattr(memo.experiment, "load_corpus", lambda *_: pytest.fail("data first"))
     with pytest.raises(MemoError, match="corrupt or not a memo checkpoint"):
         run_in_process(tmp_path, ["mode=eval", f"ckpt={junk}"], tmp_path / "e")
+
+
+def test_settings_that_ask_for_more_memory_than_there_is_are_one_line(tmp_path):
+    """A typo in a size (an LSTM of 2,000,000 units: 64 TB of weights) ended in a traceback
+    from torch's allocator; numpy's MemoryError likewise."""
+    with pytest.raises(MemoError) as raised:
+        run_in_process(tmp_path, [*TINY, "model.hidden_audio=2000000"], tmp_path / "run")
+    assert str(raised.value).startswith("out of memory: DefaultCPUAllocator: can't allocate")
+    assert "check sizes such as model.hidden_*" in str(raised.value)
+    with pytest.raises(MemoryError) as numpy_error:
+        np.empty(10**13)  # 80 TB
+    assert str(out_of_memory(numpy_error.value)).startswith("out of memory: Unable to allocate")
+    assert out_of_memory(RuntimeError("shapes differ")) is None
