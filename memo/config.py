@@ -154,10 +154,10 @@ ONE_SOURCE = {"lr": "${trainer.lr}", "weight_decay": "${trainer.weight_decay}"}
 def validate(cfg: DictConfig) -> Components:
     """Check every key and value a run depends on before any data is loaded; returns the
     dataset, regime and word-vector components built on the way (each checks its own values)."""
-    check_values(cfg)
+    _, dataset, regime = _checked_values(cfg)
     components = Components(
-        dataset=build_component(cfg.dataset, "dataset", Dataset),
-        regime=build_component(cfg.regime, "regime", Regime),
+        dataset=dataset,
+        regime=regime,
         embeddings=build_component(cfg.embeddings, "embeddings", WordVectors),
     )
     _check_optimization(cfg.trainer)
@@ -165,9 +165,15 @@ def validate(cfg: DictConfig) -> Components:
 
 
 def check_values(cfg: DictConfig) -> dict[str, Any]:
-    """The run config's values, after the checks that build nothing: no value left missing,
-    every key declared (a component's by its class), every value of its type and in bounds,
-    the model's settings fit together, `ckpt` fits `mode`."""
+    """The run config's values, after the checks that read no data and build no model: no
+    value left missing, every key declared (a component's by its class), every value of its
+    type and in bounds, the zero-/few-shot target one the dataset offers, the model's
+    settings fit together, `ckpt` fits `mode`."""
+    return _checked_values(cfg)[0]
+
+
+def _checked_values(cfg: DictConfig) -> tuple[dict[str, Any], Dataset, Regime]:
+    """`check_values`, with the dataset and regime components it built for the target check."""
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         group = missing[0].split(".")[0]
@@ -182,13 +188,13 @@ def check_values(cfg: DictConfig) -> dict[str, Any]:
     _check_ckpt(values["mode"], values["ckpt"])
     for key, kind in (("dataset", Dataset), ("regime", Regime), ("embeddings", WordVectors)):
         check_component(values[key], key, kind)
-    # The zero-/few-shot target, from the dataset and regime dataclasses (no data): a sweep
-    # checks it for every job before the first one starts.
-    check_target(build_component(cfg.regime, "regime", Regime),
-                 build_component(cfg.dataset, "dataset", Dataset))  # fmt: skip
+    # The dataclasses hold no data: a sweep checks every job's target before the first starts.
+    dataset = build_component(cfg.dataset, "dataset", Dataset)
+    regime = build_component(cfg.regime, "regime", Regime)
+    check_target(regime, dataset)
     model = check_component(values["model"], "model", EmotionModel, bound=DATA_BOUND)
     model.check_settings(values["model"])
-    return values
+    return values, dataset, regime
 
 
 def _check_ckpt(mode: str, ckpt: str | None) -> None:
