@@ -4,7 +4,6 @@ line of Hydra's message naming the key. Used by the command line and the Python 
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import re
 from collections.abc import Sequence
@@ -19,7 +18,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 
 from memo import CONFIG_DIR
 from memo.errors import MemoError
-from memo.schema import Schema, unknown_key
+from memo.schema import unknown_key
 
 LIST_GROUPS = ("logger",)  # the groups whose options combine: logger=[tensorboard,mlflow]
 
@@ -99,15 +98,13 @@ def _config_keys(overrides: Sequence[str], key: str) -> tuple[list[str], str, st
 
 def _parameters(target: str | None) -> set[str]:
     """The fields or keyword parameters of the class `target` names (none if it names none)."""
-    from memo.data.components import component_class
+    from memo.data.components import component_class, component_schema
 
     try:
         cls = component_class({"_target_": target}, "", object)
     except MemoError:
         return set()
-    if dataclasses.is_dataclass(cls):
-        return set(Schema.of_record(cls, "").fields)
-    return set(Schema.of_parameters(cls, "", typed=False).fields)
+    return set(component_schema(cls, "", typed=False).fields)
 
 
 def _unknown_key(error: Exception, overrides: Sequence[str]) -> str | None:

@@ -56,12 +56,16 @@ def check_component(
     Returns the class."""
     cls = component_class(values, key, kind)
     what = f"{key}={values.get('name') or cls.__name__} ({values['_target_']})"
-    if dataclasses.is_dataclass(cls):
-        schema = Schema.of_record(cls, what)
-    else:
-        schema = Schema.of_parameters(cls, what, bound, typed)
-    schema.check(values, key)
+    component_schema(cls, what, bound, typed).check(values, key)
     return cls
+
+
+def component_schema(cls: type, what: str, bound: Iterable[str] = (), typed: bool = True) -> Schema:
+    """A component class's schema: its dataclass fields, else its constructor's parameters
+    less `bound` (`typed=False`: names only)."""
+    if dataclasses.is_dataclass(cls):
+        return Schema.of_record(cls, what)
+    return Schema.of_parameters(cls, what, bound, typed)
 
 
 def build_component(node: DictConfig, key: str, kind: type[T]) -> T:
