@@ -31,7 +31,6 @@ from memo.run_config import (
     effective_config,
     flat_config,
     is_run_only,
-    require_same_config,
     split_override,
 )
 from memo.run_lock import RunLock
@@ -42,6 +41,7 @@ from memo.training.resume import (
     check_compatible,
     find_unfinished_run,
     finished_run,
+    last_checkpoint,
 )
 from memo.training.runtime import resolve_device, seed_everything
 from memo.training.trainer import Evaluation, TaskSpec, Trainer
@@ -134,10 +134,7 @@ def _run(
     device = resolve_device(str(cfg.trainer.device))
     # Checkpoints are read before the data, so that a bad file or other settings fail fast.
     checkpoint = load_checkpoint(cfg.ckpt) if cfg.mode == "eval" else None
-    resume = None
-    if cfg.mode == "train" and cfg.resume is not False and (run_dir / LAST).is_file():
-        resume = load_checkpoint(run_dir / LAST)
-        require_same_config(resume.get("config"), effective, f"checkpoint {run_dir / LAST}")
+    resume = last_checkpoint(cfg.resume, run_dir, effective) if cfg.mode == "train" else None
     dataset = parts.dataset
     corpus = load_corpus(dataset, cfg.paths.cache_dir)
     data_files = (

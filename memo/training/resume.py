@@ -56,12 +56,20 @@ def refuse_early(cfg: DictConfig, run_dir: Path) -> None:
     except OmegaConfBaseException:
         return
     with RunLock(run_dir):
-        if finished_run(cfg.get("resume"), run_dir, effective) is not None:
-            return
-        last = run_dir / "checkpoints" / "last.pt"
-        if cfg.get("resume") is not False and last.is_file():  # also: eval into a training
-            stored = load_checkpoint(last).get("config")
-            require_same_config(stored, effective, f"checkpoint {last}")
+        if finished_run(cfg.get("resume"), run_dir, effective) is None:
+            last_checkpoint(cfg.get("resume"), run_dir, effective)  # also: eval into a training
+
+
+def last_checkpoint(resume: Any, run_dir: Path, effective: dict[str, Any]) -> dict[str, Any] | None:
+    """The `checkpoints/last.pt` in `run_dir` that a run with setting `resume` and effective
+    config `effective` continues from; None when there is none or resume=false. One of other
+    settings is refused, naming each differing key."""
+    last = run_dir / "checkpoints" / "last.pt"
+    if resume is False or not last.is_file():
+        return None
+    checkpoint = load_checkpoint(last)
+    require_same_config(checkpoint.get("config"), effective, f"checkpoint {last}")
+    return checkpoint
 
 
 def recorded_overrides(run_dir: Path) -> list[str] | None:
