@@ -10,7 +10,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from memo.errors import MemoError
+from memo.errors import exit_on_error
 from memo.training.resume import refuse_early
 
 
@@ -40,11 +40,7 @@ def _refuse_early(config: DictConfig, run_dir: Path) -> None:
     task = OmegaConf.create(OmegaConf.to_container(config))  # unresolved, as Hydra saves it
     with open_dict(task):
         del task["hydra"]
-    try:
-        refuse_early(task, run_dir)
-    except MemoError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+    exit_on_error(lambda: refuse_early(task, run_dir))
 
 
 class OutputDirCheck(Callback):

@@ -9,8 +9,6 @@ top level, `trainer`, `paths` and `logger` are declared here; a component group 
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypedDict
@@ -27,7 +25,7 @@ from memo.data.datasets.base import Dataset
 from memo.data.embeddings import WordVectors
 from memo.data.regimes import Regime, check_target
 from memo.data.validate import NO_SUCH_FILE, file_problem
-from memo.errors import MemoError, config_error
+from memo.errors import MemoError, config_error, exit_on_error
 from memo.models.base import EmotionModel
 from memo.models.factory import DATA_BOUND
 from memo.schema import (
@@ -270,18 +268,10 @@ class ConfigCheck(Callback):
     when that job's turn comes. A problem ends the command with one line, exit status 2."""
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        _exit_on_error(lambda: _check_run(config))
+        exit_on_error(lambda: _check_run(config))
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        _exit_on_error(lambda: _check_sweep(config))
-
-
-def _exit_on_error(check: Callable[[], None]) -> None:
-    try:
-        check()
-    except MemoError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+        exit_on_error(lambda: _check_sweep(config))
 
 
 def _check_hydra(config: DictConfig, folder: str) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Callable
 
 
 class MemoError(Exception):
@@ -11,6 +13,16 @@ class MemoError(Exception):
     The message must say what was expected and what was found; the CLI prints it without a
     stack trace.
     """
+
+
+def exit_on_error(check: Callable[[], object]) -> None:
+    """Run `check`; a MemoError ends the process with its one line on stderr, exit status 2
+    (for Hydra callbacks, whose exceptions Hydra would print with a stack trace)."""
+    try:
+        check()
+    except MemoError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
 
 
 def config_error(key: str, value: object, allowed: str) -> MemoError:
