@@ -3,6 +3,7 @@ with the closest known one, and the CLI's one-line composition errors."""
 
 from __future__ import annotations
 
+import logging
 import sys
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypedDict
@@ -137,11 +138,16 @@ def cli_in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixtur
         monkeypatch.setattr(sys, "argv", ["memo", *args])
         monkeypatch.delenv(cli.FULL_ERROR, raising=False)
         monkeypatch.setattr(cli, "_owned", [])
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level
         try:
             with pytest.raises(SystemExit) as exited:
                 cli.run()
         finally:
             GlobalHydra.instance().clear()
+            # Hydra's job logging adds handlers on this test's captured stderr; left behind,
+            # a later test's first log line fails ("--- Logging error ---") on the closed stream.
+            root.handlers[:], root.level = handlers, level
         return exited.value.code, capsys.readouterr().err
 
     return run
