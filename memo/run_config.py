@@ -62,12 +62,16 @@ def effective_config(cfg: DictConfig) -> dict[str, Any]:
     return {k: v for k, v in flat_config(cfg).items() if not is_run_only(k)}
 
 
-def config_differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """'key: old -> new' for every key whose value differs (a missing key shows as <absent>)."""
+def config_differences(
+    stored: dict[str, Any], current: dict[str, Any], shared_only: bool = False
+) -> list[str]:
+    """'key: old -> new' for every key whose value differs (a missing key shows as <absent>);
+    `shared_only`: only keys both have (records of memo versions that added a setting)."""
     absent = "<absent>"
+    keys = set(stored) & set(current) if shared_only else set(stored) | set(current)
     return [
         f"{key}: {stored.get(key, absent)!r} -> {current.get(key, absent)!r}"
-        for key in sorted(set(stored) | set(current))
+        for key in sorted(keys)
         if stored.get(key, absent) != current.get(key, absent)
     ]
 

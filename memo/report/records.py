@@ -189,9 +189,7 @@ def check_config(run: Path, recorded: dict[str, Any]) -> dict[str, Any]:
     except OmegaConfBaseException as error:
         raise Damaged(f"{CONFIG_FILE}: cannot be resolved ({_why(error)})") from None
     shared = [k for k in recorded if k in current and not is_run_only(k)]
-    differences = config_differences(
-        {k: recorded[k] for k in shared}, {k: current[k] for k in shared}
-    )
+    differences = config_differences({k: recorded[k] for k in shared}, current, shared_only=True)
     if differences:
         raise Damaged(
             f"{METRICS_FILE} holds the results of other settings than {CONFIG_FILE} "

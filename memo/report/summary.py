@@ -204,10 +204,8 @@ def _same_settings(jobs: Sequence[Job]) -> list[Job]:
     for job in jobs:
         if job.result is not None and job.overrides is not None:
             reference = first.setdefault((_config_key(job), job.result.data_source), job)
-            ours, theirs = job.result.settings, reference.result.settings
-            shared = [k for k in ours if k in theirs]
             differences = config_differences(
-                {k: theirs[k] for k in shared}, {k: ours[k] for k in shared}
+                reference.result.settings, job.result.settings, shared_only=True
             )
             if differences:
                 error = (
