@@ -180,15 +180,16 @@ def search(sweeper: OptunaSweeper, arguments: list[str]) -> list[JobReturn]:
         trials = study.get_trials(deepcopy=False)
         if trials:  # resumed: a sampler seeded as before would draw the first run's trials again
             sweeper.sampler.reseed_rng()
-        stale = [t for t in trials if t.state == TrialState.RUNNING]
-        for trial in [t for t in stale if set(t.params) != set(space)]:
-            # Killed between asking for the trial and drawing all its parameters: its job never
-            # ran, and running it now would report the defaults' value under partial parameters.
-            study.tell(trial.number, state=TrialState.FAIL)
-            log.warning("trial %d was stopped before its parameters were drawn: failed, and "
-                        "a new trial takes its place", trial.number)  # fmt: skip
-            stale.remove(trial)
-        ran = sum(t.state.is_finished() and set(t.params) == set(space) for t in trials)
+        # A trial killed between its creation and the draws of its parameters never ran:
+        # running it now would report the defaults' value under partial parameters.
+        drawn = [t for t in trials if set(t.params) == set(space)]
+        for trial in trials:
+            if trial.state == TrialState.RUNNING and trial not in drawn:
+                study.tell(trial.number, state=TrialState.FAIL)
+                log.warning("trial %d was stopped before its parameters were drawn: failed, "
+                            "and a new trial takes its place", trial.number)  # fmt: skip
+        stale = [t for t in drawn if t.state == TrialState.RUNNING]
+        ran = sum(t.state.is_finished() for t in drawn)
         to_ask = sweeper.n_trials - len(stale) - ran
         log.info(
             "study %s in %s: %d trials finished, %d to run again, %d new to run",
