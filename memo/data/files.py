@@ -20,14 +20,15 @@ def missing_files(dataset: Dataset) -> list[Path]:
 def load_files_corpus(dataset: Dataset, cache_dir: Path | str) -> Corpus:
     """The corpus read from `dataset.dir`, validated, via the array cache under `cache_dir`."""
     expected = dataset.expected_files()
-    missing = missing_files(dataset)
+    problems = {path: file_problem(path) for path in expected}
+    missing = [path for path, problem in problems.items() if problem == NO_SUCH_FILE]
     if missing:
         raise MemoError(
             f"dataset.source={dataset.source}: {len(missing)} of the {len(expected)} expected "
             f"{dataset.name} files are missing in {Path(dataset.dir).resolve()}: "
             f"{[p.name for p in missing]}"
         )
-    unreadable = [f"{path}: {problem}" for path in expected if (problem := file_problem(path))]
+    unreadable = [f"{path}: {problem}" for path, problem in problems.items() if problem]
     if unreadable:
         raise MemoError(
             f"dataset.source={dataset.source}: expected regular files; {'; '.join(unreadable)}"
